@@ -37,4 +37,3 @@ func (e *ExitError) Error() string {
 	}
 	return "command " + strings.Join(e.Argv, " ") + " exited with status " + strconv.Itoa(e.Code) + msg
 }
-
