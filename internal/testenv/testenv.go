@@ -1,0 +1,38 @@
+// Package testenv holds the few helpers tests share about their environment.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where nothing that
+// needs root or a system tool may skip: it must fail instead.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// RequireRoot skips the test when not root, except in CI where it fails.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if InCI() {
+		t.Fatal("this test needs root and CI=true: run .ci/run as root")
+	}
+	t.Skip("needs root (runs in CI)")
+}
+
+// RequireTool skips the test when a command is not on PATH, except in CI
+// where it fails: .ci/run installs every tool the tests use.
+func RequireTool(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if InCI() {
+				t.Fatalf("%s not found on PATH: .ci/run must install it", n)
+			}
+			t.Skipf("%s not installed", n)
+		}
+	}
+}
