@@ -1,0 +1,245 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// retry runs a netlink dump again when the kernel reports it was
+// interrupted by a concurrent change (netlink.ErrDumpInterrupted).
+func retry[T any](f func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for range 5 {
+		v, err = f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+// IsNotFound reports whether err says a link does not exist.
+func IsNotFound(err error) bool {
+	var lnf netlink.LinkNotFoundError
+	return errors.As(err, &lnf) || errors.Is(err, unix.ENODEV)
+}
+
+// Link is what labctl observes about one interface.
+type Link struct {
+	Name    string
+	Index   int
+	Type    string // "bridge", "veth", "device", ...
+	Up      bool   // IFF_UP as set by the admin
+	Promisc bool   // the IFF_PROMISC flag itself, not the bridge's promiscuity counter
+	Master  string // bridge it is a port of, "" if none
+	MAC     net.HardwareAddr
+	Addrs   []netip.Prefix // IPv4 only
+}
+
+// Links lists every interface of the namespace with its IPv4 addresses.
+func Links(h *netlink.Handle) ([]Link, error) {
+	ls, err := retry(h.LinkList)
+	if err != nil {
+		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	addrs, err := retry(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	byIndex := map[int]string{}
+	for _, l := range ls {
+		byIndex[l.Attrs().Index] = l.Attrs().Name
+	}
+	out := make([]Link, 0, len(ls))
+	for _, l := range ls {
+		a := l.Attrs()
+		x := Link{
+			Name:    a.Name,
+			Index:   a.Index,
+			Type:    l.Type(),
+			Up:      a.Flags&net.FlagUp != 0,
+			Promisc: a.Promisc != 0,
+			Master:  byIndex[a.MasterIndex],
+			MAC:     a.HardwareAddr,
+		}
+		for _, ad := range addrs {
+			if ad.LinkIndex == a.Index {
+				if p, ok := prefixOf(ad.IPNet); ok {
+					x.Addrs = append(x.Addrs, p)
+				}
+			}
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// FindLink returns the named link from a Links result.
+func FindLink(ls []Link, name string) (Link, bool) {
+	for _, l := range ls {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Link{}, false
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// EnsureBridge creates the bridge if missing (with mac, when given, so its
+// address never changes as ports with lower MACs join — a bridge otherwise
+// takes the lowest port MAC and the host's ARP cache goes stale), and sets
+// it up. It reports whether it created the bridge. An existing link of
+// another type with that name is an error: labctl does not replace it.
+func EnsureBridge(h *netlink.Handle, name string, mac net.HardwareAddr) (created bool, err error) {
+	l, err := h.LinkByName(name)
+	switch {
+	case err == nil:
+		if l.Type() != "bridge" {
+			return false, fmt.Errorf("link %s exists and is a %s, not a bridge", name, l.Type())
+		}
+	case IsNotFound(err):
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}
+		if err := h.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return false, fmt.Errorf("creating bridge %s: %w", name, err)
+		}
+		created = true
+		if l, err = h.LinkByName(name); err != nil {
+			return created, fmt.Errorf("bridge %s after creating it: %w", name, err)
+		}
+	default:
+		return false, fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if mac != nil && l.Attrs().HardwareAddr.String() != mac.String() {
+		if err := h.LinkSetHardwareAddr(l, mac); err != nil {
+			return created, fmt.Errorf("setting %s address %s: %w", name, mac, err)
+		}
+	}
+	if l.Attrs().Flags&net.FlagUp == 0 {
+		if err := h.LinkSetUp(l); err != nil {
+			return created, fmt.Errorf("setting %s up: %w", name, err)
+		}
+	}
+	return created, nil
+}
+
+// RemoveLink deletes a link; a link that does not exist is success.
+func RemoveLink(h *netlink.Handle, name string) error {
+	l, err := h.LinkByName(name)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if err := h.LinkDel(l); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("deleting %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetMaster makes port a port of bridge; bridge "" releases it.
+func SetMaster(h *netlink.Handle, port, bridge string) error {
+	l, err := h.LinkByName(port)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", port, err)
+	}
+	if bridge == "" {
+		if err := h.LinkSetNoMaster(l); err != nil {
+			return fmt.Errorf("releasing %s from its bridge: %w", port, err)
+		}
+		return nil
+	}
+	br, err := h.LinkByName(bridge)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", bridge, err)
+	}
+	if err := h.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
+		return fmt.Errorf("adding %s to %s: %w", port, bridge, err)
+	}
+	return nil
+}
+
+// SetUp sets a link administratively up or down.
+func SetUp(h *netlink.Handle, name string, up bool) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if up {
+		err = h.LinkSetUp(l)
+	} else {
+		err = h.LinkSetDown(l)
+	}
+	if err != nil {
+		return fmt.Errorf("setting %s up=%v: %w", name, up, err)
+	}
+	return nil
+}
+
+// SetPromisc sets or clears the IFF_PROMISC flag. A bridge port is already
+// promiscuous by the bridge's own counter; the flag is what the user asked
+// for and what survives the port leaving the bridge.
+func SetPromisc(h *netlink.Handle, name string, on bool) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if on {
+		err = h.SetPromiscOn(l)
+	} else {
+		err = h.SetPromiscOff(l)
+	}
+	if err != nil {
+		return fmt.Errorf("setting %s promisc=%v: %w", name, on, err)
+	}
+	return nil
+}
+
+// AddAddr adds an IPv4 address; one that is already there is success.
+func AddAddr(h *netlink.Handle, name string, p netip.Prefix) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("adding %s to %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// DelAddr removes an address; a missing address or link is success.
+func DelAddr(h *netlink.Handle, name string, p netip.Prefix) error {
+	l, err := h.LinkByName(name)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	err = h.AddrDel(l, &netlink.Addr{IPNet: ipNet(p)})
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("removing %s from %s: %w", p, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+// Package provision holds the lab spec and the converge engine: an ordered
+// list of named steps, each observe → diff → apply → verify, with a journal
+// that lets teardown restore exactly what was there before.
+package provision
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed defaults.yaml
+var defaultSpecYAML []byte
+
+// DefaultSpecYAML is the commented default spec `labctl init` writes.
+func DefaultSpecYAML() []byte { return bytes.Clone(defaultSpecYAML) }
+
+// Spec is a lab: what dom0's network must look like.
+type Spec struct {
+	Lab     string  `yaml:"lab" json:"lab"`
+	Network Network `yaml:"network" json:"network"`
+}
+
+// Network is dom0's side of the lab.
+type Network struct {
+	Bridge      string `yaml:"bridge" json:"bridge"`
+	Uplink      string `yaml:"uplink" json:"uplink"`
+	Address     string `yaml:"address" json:"address"`
+	HostAddress string `yaml:"host_address" json:"host_address"`
+	Promiscuous bool   `yaml:"promiscuous" json:"promiscuous"`
+	NAT         bool   `yaml:"nat" json:"nat"`
+	DHCP        DHCP   `yaml:"dhcp" json:"dhcp"`
+}
+
+// DHCP is the range dnsmasq serves on the bridge.
+type DHCP struct {
+	Start string   `yaml:"start" json:"start"`
+	End   string   `yaml:"end" json:"end"`
+	Lease Duration `yaml:"lease" json:"lease"`
+}
+
+// Duration is a time.Duration written as "1h" in YAML and JSON.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses Go duration syntax ("1h", "90m").
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a duration like 1h or 30m", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 1h or 30m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// MarshalText writes the duration in Go syntax (JSON).
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads Go duration syntax (JSON).
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the embedded default spec.
+func Default() Spec {
+	s, err := ParseSpec(defaultSpecYAML, "defaults.yaml")
+	if err != nil {
+		panic("embedded defaults.yaml is invalid: " + err.Error())
+	}
+	return s
+}
+
+// LoadSpec reads a spec file; keys it leaves out keep their defaults.
+func LoadSpec(path string) (Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("reading spec: %w", err)
+	}
+	return ParseSpec(b, path)
+}
+
+// ParseSpec decodes YAML strictly (unknown keys fail) over the defaults
+// and validates the result. name is used in error messages.
+func ParseSpec(b []byte, name string) (Spec, error) {
+	var s Spec
+	if name != "defaults.yaml" {
+		s = Default()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return Spec{}, fmt.Errorf("%s: %s", name, cleanYAMLError(err))
+	}
+	// A second document is almost always a mistake (a stray "---").
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return Spec{}, fmt.Errorf("%s: expected one YAML document, found more", name)
+	}
+	if err := s.Validate(); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}
+
+// cleanYAMLError turns yaml.v3's "field x not found in type provision.Network"
+// into words that name the field the user wrote.
+func cleanYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	re := regexp.MustCompile(`field (\S+) not found in type provision\.(\w+)`)
+	return re.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := re.FindStringSubmatch(m)
+		return fmt.Sprintf("unknown key %q in %s (see `labctl init` for the known keys)", sub[1], sectionName(sub[2]))
+	})
+}
+
+func sectionName(goType string) string {
+	switch goType {
+	case "Spec":
+		return "the top level"
+	case "Network":
+		return "network"
+	case "DHCP":
+		return "network.dhcp"
+	}
+	return goType
+}
+
+// FieldError is a validation failure naming the spec field and what was expected.
+type FieldError struct {
+	Field    string
+	Value    string
+	Expected string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s: %q: expected %s", e.Field, e.Value, e.Expected)
+}
+
+var (
+	labNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	ifNameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+// MaxLabName keeps "<lab>-dom0" and per-guest names short enough for netns
+// file names and readable in `ip netns list`.
+const MaxLabName = 24
+
+// Validate checks every field and returns all problems joined, each naming its field.
+func (s Spec) Validate() error {
+	var errs []error
+	add := func(field, value, expected string) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Expected: expected})
+	}
+	if s.Lab == "" || len(s.Lab) > MaxLabName || !labNameRE.MatchString(s.Lab) || strings.HasSuffix(s.Lab, "-") {
+		add("lab", s.Lab, fmt.Sprintf("a name of 1-%d lower-case letters, digits and '-', starting with a letter", MaxLabName))
+	}
+	n := s.Network
+	checkIf := func(field, v string) {
+		switch {
+		case v == "":
+			add(field, v, "an interface name (not empty)")
+		case len(v) > 15:
+			add(field, v, "an interface name of at most 15 bytes (IFNAMSIZ-1)")
+		case !ifNameRE.MatchString(v) || v == "." || v == "..":
+			add(field, v, "an interface name of letters, digits, '_', '.' and '-'")
+		}
+	}
+	checkIf("network.bridge", n.Bridge)
+	checkIf("network.uplink", n.Uplink)
+	if n.Bridge != "" && n.Bridge == n.Uplink {
+		add("network.uplink", n.Uplink, "a name different from network.bridge")
+	}
+	bridge, err := netip.ParsePrefix(n.Address)
+	bridgeOK := err == nil && bridge.Addr().Is4() && bridge.Bits() <= 30 && bridge.Bits() >= 8
+	if !bridgeOK {
+		add("network.address", n.Address, "an IPv4 address with prefix length 8-30 in CIDR form, like 192.168.77.2/24")
+	}
+	subnet := bridge.Masked()
+	if bridgeOK && (bridge.Addr() == subnet.Addr() || bridge.Addr() == lastAddr(subnet)) {
+		add("network.address", n.Address, "a host address, not the network or broadcast address of "+subnet.String())
+		bridgeOK = false
+	}
+	host, err := netip.ParsePrefix(n.HostAddress)
+	switch {
+	case err != nil || !host.Addr().Is4():
+		add("network.host_address", n.HostAddress, "an IPv4 address in CIDR form, like 192.168.77.1/24")
+	case bridgeOK && (host.Masked() != subnet):
+		add("network.host_address", n.HostAddress, "an address in the lab subnet "+subnet.String()+" with the same prefix length")
+	case bridgeOK && host.Addr() == bridge.Addr():
+		add("network.host_address", n.HostAddress, "an address different from network.address")
+	}
+	start, errS := netip.ParseAddr(n.DHCP.Start)
+	end, errE := netip.ParseAddr(n.DHCP.End)
+	if errS != nil || !start.Is4() {
+		add("network.dhcp.start", n.DHCP.Start, "an IPv4 address like 192.168.77.3")
+	}
+	if errE != nil || !end.Is4() {
+		add("network.dhcp.end", n.DHCP.End, "an IPv4 address like 192.168.77.200")
+	}
+	if errS == nil && errE == nil && start.Is4() && end.Is4() && bridgeOK {
+		switch {
+		case !subnet.Contains(start) || start == subnet.Addr() || start == lastAddr(subnet):
+			add("network.dhcp.start", n.DHCP.Start, "a host address inside the subnet "+subnet.String())
+		case !subnet.Contains(end) || end == subnet.Addr() || end == lastAddr(subnet):
+			add("network.dhcp.end", n.DHCP.End, "a host address inside the subnet "+subnet.String())
+		case end.Less(start):
+			add("network.dhcp.end", n.DHCP.End, "an address not below network.dhcp.start "+n.DHCP.Start)
+		case !bridge.Addr().Less(start) && !end.Less(bridge.Addr()):
+			add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the bridge address "+bridge.Addr().String())
+		case host.IsValid() && !host.Addr().Less(start) && !end.Less(host.Addr()):
+			add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the host address "+host.Addr().String())
+		}
+	}
+	if time.Duration(n.DHCP.Lease) < 2*time.Minute {
+		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at least 2m (dnsmasq's minimum)")
+	}
+	return errors.Join(errs...)
+}
+
+// Subnet is the lab's network prefix (masked bridge address).
+func (s Spec) Subnet() netip.Prefix {
+	p, _ := netip.ParsePrefix(s.Network.Address)
+	return p.Masked()
+}
+
+// BridgeAddr is the bridge's address with its prefix length.
+func (s Spec) BridgeAddr() netip.Prefix {
+	p, _ := netip.ParsePrefix(s.Network.Address)
+	return p
+}
+
+// HostAddr is the host side's address with its prefix length.
+func (s Spec) HostAddr() netip.Prefix {
+	p, _ := netip.ParsePrefix(s.Network.HostAddress)
+	return p
+}
+
+// YAML renders the spec (used to record what was applied).
+func (s Spec) YAML() []byte {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
