@@ -64,7 +64,7 @@ func Links(h *netlink.Handle) ([]Link, error) {
 			Index:   a.Index,
 			Type:    l.Type(),
 			Up:      a.Flags&net.FlagUp != 0,
-			Promisc: a.Promisc != 0,
+			Promisc: a.RawFlags&unix.IFF_PROMISC != 0,
 			Master:  byIndex[a.MasterIndex],
 			MAC:     a.HardwareAddr,
 		}

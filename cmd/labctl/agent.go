@@ -1,0 +1,38 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/spf13/cobra"
+)
+
+// The agent runs on dom0 (or in the sim's dom0 namespace): the host sends
+// the request as JSON on stdin and reads JSON-lines events from stdout.
+func newAgentCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:       "agent {provision|status|teardown}",
+		Short:     "Run one verb on dom0 and stream JSON-lines events (used by labctl itself)",
+		Hidden:    true,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: provision.AgentVerbs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req provision.AgentRequest
+			dec := json.NewDecoder(os.Stdin)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("agent request on stdin: %w", err)}
+			}
+			if req.Schema != provision.SchemaVersion {
+				return &exitError{exitUsage, fmt.Errorf("agent request schema %d, expected %d", req.Schema, provision.SchemaVersion)}
+			}
+			r := provision.ServeAgent(cmd.Context(), args[0], req, provision.Options{Log: a.log}, cmd.OutOrStdout())
+			if !r.OK {
+				return &exitError{exitFail, nil}
+			}
+			return nil
+		},
+	}
+}

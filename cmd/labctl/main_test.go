@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/labctl/labctl/internal/labtest"
+)
+
+// The test binary doubles as labctl: when LABCTL_TEST_AS_CLI is set it
+// runs main, so `labctl agent …` re-execs inside dom0 work as they do in
+// use, and the tests drive the real command line.
+func TestMain(m *testing.M) {
+	if os.Getenv("LABCTL_TEST_AS_CLI") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// newLab starts a simulated lab (not provisioned) driven by this binary.
+func newLab(t *testing.T) *labtest.Lab {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := labtest.New(t, "lt", exe, "LABCTL_TEST_AS_CLI=1")
+	l.MustRun("sim", "up")
+	return l
+}

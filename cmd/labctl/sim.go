@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/vmctl"
+	"github.com/spf13/cobra"
+)
+
+func newSimCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "The simulated lab: network namespaces standing in for the host, the dom0 VM and its NAT",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "up",
+		Short: "Create <lab>-host, <lab>-dom0 and <lab>-wan (stands in for vagrant up); idempotent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			if err := a.simUp(cmd, spec); err != nil {
+				return err
+			}
+			host, dom0, wan := vmctl.SimNames(spec.Lab)
+			fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: host %s (%s %s), dom0 %s (%s %s), wan %s\n",
+				spec.Lab, host, vmctl.SimHostIf, spec.Network.HostAddress, dom0, spec.Network.Uplink, spec.Network.Address, wan)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "down",
+		Short: "Remove every namespace, link and process of the simulated lab (stands in for vagrant destroy); idempotent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			return a.simDown(cmd, spec)
+		},
+	})
+	return cmd
+}
+
+func (a *app) simUp(cmd *cobra.Command, spec provision.Spec) error {
+	c := vmctl.SimConfig{Lab: spec.Lab, Uplink: spec.Network.Uplink, HostAddr: spec.HostAddr(), Dom0Addr: spec.BridgeAddr()}
+	if err := vmctl.SimUp(cmd.Context(), c, a.log); err != nil {
+		return &exitError{exitFail, fmt.Errorf("sim up: %w", err)}
+	}
+	return nil
+}
+
+// simDown destroys the lab's namespaces. The journal described a dom0
+// that no longer exists, so the lab's network state goes with it; the
+// users directory (the user's data) stays.
+func (a *app) simDown(cmd *cobra.Command, spec provision.Spec) error {
+	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
+		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
+	}
+	dir := provision.StateDir(a.stateRoot, spec.Lab)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == "users" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("sim down: removing state: %w", err)
+		}
+	}
+	if len(ents) > 0 {
+		os.Remove(dir) // only if empty
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: removed\n", spec.Lab)
+	return nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/vmctl"
+	"github.com/spf13/cobra"
+)
+
+// Targets: where dom0 is.
+const (
+	targetLocal = "local" // this machine is dom0
+	targetSim   = "sim"   // the simulated lab's <lab>-dom0 namespace
+)
+
+func addTargetFlags(cmd *cobra.Command, a *app) {
+	cmd.Flags().StringVar(&a.target, "target", envOr("LABCTL_TARGET", targetLocal), "where dom0 is: local (this machine) or sim (the simulated lab) ($LABCTL_TARGET)")
+	cmd.Flags().BoolVar(&a.jsonOut, "json", false, "print the result as JSON (schema 1) on stdout")
+}
+
+// runOnDom0 runs one agent verb on the target's dom0 and renders it.
+func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, plan bool) (provision.Result, error) {
+	spec, err := a.loadSpec()
+	if err != nil {
+		return provision.Result{}, err
+	}
+	req := provision.AgentRequest{Spec: spec, StateRoot: a.stateRoot, Plan: plan}
+	progress := a.progress(cmd.ErrOrStderr())
+	var res provision.Result
+	switch a.target {
+	case targetLocal:
+		res = provision.ServeAgent(ctx, verb, req, provision.Options{Log: a.log}, io.Discard)
+		for _, s := range res.Steps {
+			progress(s)
+		}
+	case targetSim:
+		_, dom0, _ := vmctl.SimNames(spec.Lab)
+		if _, err := os.Stat("/run/netns/" + dom0); err != nil {
+			return res, &exitError{exitFail, fmt.Errorf("simulated lab %s is not up: run `labctl sim up --lab %s` first", spec.Lab, spec.Lab)}
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return res, err
+		}
+		req.NoResolv = true
+		res, err = provision.CallAgent(ctx, vmctl.Netns{Name: dom0}, exe, verb, req, progress)
+		if err != nil {
+			return res, err
+		}
+	default:
+		return res, &exitError{exitUsage, fmt.Errorf("--target %q: expected local or sim", a.target)}
+	}
+	res.Target = a.target
+	return res, nil
+}
+
+// progress renders step events on stderr as they arrive.
+func (a *app) progress(w io.Writer) func(provision.StepResult) {
+	return func(s provision.StepResult) {
+		detail := s.Detail
+		if s.Error != "" {
+			detail = s.Error
+		}
+		if detail == "" && s.Status == provision.StatusOK {
+			detail = "as desired"
+		}
+		fmt.Fprintf(w, "%-8s %-12s %s (%.1f ms)\n", s.Status, s.Step, detail, s.ElapsedMS)
+	}
+}
+
+// printResult writes the result to stdout: JSON, or a table of items.
+func (a *app) printResult(w io.Writer, r provision.Result) error {
+	if a.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if r.Command == "teardown" {
+		fmt.Fprintln(tw, "UNDO\tSTATUS\tWHAT")
+		for _, s := range r.Steps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(s.Step, "undo "), s.Status, s.Detail)
+		}
+	} else {
+		fmt.Fprintln(tw, "STEP\tITEM\tDESIRED\tOBSERVED\tOK")
+		for _, s := range r.Steps {
+			for _, it := range s.Items {
+				mark := "yes"
+				if !it.OK {
+					mark = "NO"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Step, it.Name, it.Desired, it.Observed, mark)
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case r.Error != "" && r.Command == "status" && len(r.Drift) > 0:
+		fmt.Fprintf(w, "\ndrift in lab %s:\n  %s\n", r.Lab, strings.Join(r.Drift, "\n  "))
+	case r.Command == "provision" && r.Plan && len(r.Drift) == 0 && r.OK:
+		fmt.Fprintf(w, "\nlab %s: nothing to change\n", r.Lab)
+	case r.Command == "provision" && r.Plan && r.OK:
+		fmt.Fprintf(w, "\nlab %s: would change:\n  %s\n", r.Lab, strings.Join(r.Drift, "\n  "))
+	case r.Command == "provision" && r.OK && !r.Changed:
+		fmt.Fprintf(w, "\nlab %s: already converged, nothing changed\n", r.Lab)
+	case r.Command == "provision" && r.OK:
+		fmt.Fprintf(w, "\nlab %s: converged\n", r.Lab)
+	case r.Command == "status" && r.OK:
+		fmt.Fprintf(w, "\nlab %s: as specified, no drift\n", r.Lab)
+	case r.Command == "teardown" && r.OK && len(r.Steps) == 0:
+		fmt.Fprintf(w, "lab %s: nothing to undo\n", r.Lab)
+	case r.Command == "teardown" && r.OK:
+		fmt.Fprintf(w, "\nlab %s: restored\n", r.Lab)
+	}
+	return nil
+}
+
+// finish prints the result and maps it to an exit code.
+func (a *app) finish(cmd *cobra.Command, r provision.Result) error {
+	if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
+		return err
+	}
+	switch {
+	case r.OK:
+		return nil
+	case r.Command == "status" && r.Error == provision.ErrDrift.Error():
+		return &exitError{exitDrift, fmt.Errorf("lab %s has drifted from its spec (%d items)", r.Lab, len(r.Drift))}
+	default:
+		return &exitError{exitFail, fmt.Errorf("%s: %s", r.Command, r.Error)}
+	}
+}

@@ -1,0 +1,114 @@
+package provision
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/labctl/labctl/vmctl"
+)
+
+// AgentRequest is what the host sends the agent on stdin: the effective
+// spec (the host's -f file, already validated there) and the options.
+type AgentRequest struct {
+	Schema    int    `json:"schema"`
+	Spec      Spec   `json:"spec"`
+	StateRoot string `json:"state_root,omitempty"`
+	Plan      bool   `json:"plan,omitempty"`
+	NoResolv  bool   `json:"no_resolv,omitempty"`
+}
+
+// Verbs the agent serves.
+var AgentVerbs = []string{"provision", "status", "teardown"}
+
+// ServeAgent runs one verb in this process's namespace and streams
+// JSON-lines events to w: one {"type":"step"} per step as it ends, then
+// one {"type":"result"}. The returned Result is the same as the last line.
+func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer) Result {
+	enc := json.NewEncoder(w)
+	emit := func(s StepResult) { enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s}) }
+	var r Result
+	if err := req.Spec.Validate(); err != nil {
+		r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
+	} else {
+		o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
+		d, done, err := Open(o)
+		if err != nil {
+			r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
+		} else {
+			switch verb {
+			case "provision":
+				r = d.Provision(ctx, req.Plan, emit)
+			case "status":
+				r = d.Status(ctx, emit)
+			case "teardown":
+				r = d.TeardownResult(ctx, emit)
+			default:
+				r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", ")), Steps: []StepResult{}}
+			}
+			done()
+		}
+	}
+	enc.Encode(Event{Schema: SchemaVersion, Type: "result", Result: &r})
+	return r
+}
+
+// CallAgent runs `<exe> agent <verb>` on t, feeds it req, and calls
+// onStep for each step event as it arrives. It returns the agent's result;
+// an error only when no result arrived (the agent could not run or died).
+func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, req AgentRequest, onStep func(StepResult)) (Result, error) {
+	req.Schema = SchemaVersion
+	in, err := json.Marshal(req)
+	if err != nil {
+		return Result{}, err
+	}
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		err := t.Run(ctx, []string{exe, "agent", verb}, bytes.NewReader(in), pw, &stderr)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	var res *Result
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64*1024), 8*1024*1024)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			continue // not an event: a stray line from a wrapper (sudo, motd)
+		}
+		if ev.Schema != SchemaVersion {
+			pr.CloseWithError(errors.New("schema mismatch"))
+			<-done
+			return Result{}, fmt.Errorf("agent on %s speaks schema %d, this labctl %d: update labctl on dom0", t, ev.Schema, SchemaVersion)
+		}
+		switch {
+		case ev.Type == "step" && ev.Step != nil && onStep != nil:
+			onStep(*ev.Step)
+		case ev.Type == "result" && ev.Result != nil:
+			res = ev.Result
+		}
+	}
+	runErr := <-done
+	if res == nil {
+		msg := strings.TrimSpace(stderr.String())
+		if runErr == nil {
+			runErr = errors.New("no result")
+		}
+		return Result{}, fmt.Errorf("agent %s on %s: %w%s", verb, t, runErr, suffix(msg))
+	}
+	return *res, nil
+}
+
+func suffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return "\n" + msg
+}

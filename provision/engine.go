@@ -1,0 +1,179 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of every JSON document labctl prints
+// (provision, status, teardown results and agent events). See docs/json.md.
+const SchemaVersion = 1
+
+// Status of a step.
+const (
+	StatusPlanned = "planned" // --plan/status: it would change something
+	StatusOK      = "ok"      // already as desired
+	StatusChanged = "changed" // changed, and verified
+	StatusFailed  = "failed"
+)
+
+// Item is one thing a step checks: what is desired against what is there.
+type Item struct {
+	Name     string `json:"name"`
+	Desired  string `json:"desired"`
+	Observed string `json:"observed"`
+	OK       bool   `json:"ok"`
+}
+
+func (i Item) String() string {
+	if i.OK {
+		return fmt.Sprintf("%s: %s", i.Name, i.Observed)
+	}
+	return fmt.Sprintf("%s: want %s, have %s", i.Name, i.Desired, i.Observed)
+}
+
+// Step is one named unit of convergence.
+type Step struct {
+	Name string
+	// Observe reads the system and reports each item. It changes nothing.
+	Observe func(ctx context.Context) ([]Item, error)
+	// Apply brings the items that are not OK to their desired value. Nil
+	// for checks (preflight): their items must already be OK.
+	Apply func(ctx context.Context, items []Item) error
+}
+
+// StepResult is what a step did.
+type StepResult struct {
+	Step      string  `json:"step"`
+	Status    string  `json:"status"`
+	Detail    string  `json:"detail,omitempty"`
+	Items     []Item  `json:"items"`
+	Error     string  `json:"error,omitempty"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// Event is one line of the agent's JSON-lines stream.
+type Event struct {
+	Schema int         `json:"schema"`
+	Type   string      `json:"type"` // "step" or "result"
+	Step   *StepResult `json:"step,omitempty"`
+	Result *Result     `json:"result,omitempty"`
+}
+
+// Result is the outcome of provision, status or teardown.
+type Result struct {
+	Schema  int          `json:"schema"`
+	Command string       `json:"command"`
+	Lab     string       `json:"lab"`
+	Target  string       `json:"target,omitempty"`
+	Plan    bool         `json:"plan,omitempty"`
+	OK      bool         `json:"ok"`
+	Changed bool         `json:"changed"`
+	Drift   []string     `json:"drift,omitempty"`
+	Steps   []StepResult `json:"steps"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// Mode selects what Run does.
+type Mode int
+
+const (
+	ModeApply Mode = iota // observe, diff, apply, verify
+	ModePlan              // observe and diff only
+)
+
+// ErrDrift is returned by status when something differs from the spec.
+var ErrDrift = errors.New("drift")
+
+// Run executes steps in order. It stops at the first failure: later steps
+// build on earlier ones. emit (may be nil) sees each step as it ends.
+func Run(ctx context.Context, steps []Step, mode Mode, emit func(StepResult)) ([]StepResult, error) {
+	var out []StepResult
+	delay := testStepDelay()
+	for _, s := range steps {
+		r := runStep(ctx, s, mode)
+		out = append(out, r)
+		if emit != nil {
+			emit(r)
+		}
+		if r.Status == StatusFailed {
+			return out, fmt.Errorf("step %s: %s", r.Step, r.Error)
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+	}
+	return out, nil
+}
+
+// testStepDelay lets the crash test kill provision between steps
+// deterministically (LABCTL_TEST_STEP_DELAY=200ms). Never set in use.
+func testStepDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("LABCTL_TEST_STEP_DELAY"))
+	return d
+}
+
+func runStep(ctx context.Context, s Step, mode Mode) (r StepResult) {
+	start := time.Now()
+	r.Step = s.Name
+	defer func() { r.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000 }()
+	fail := func(err error) StepResult {
+		r.Status = StatusFailed
+		r.Error = err.Error()
+		return r
+	}
+	items, err := s.Observe(ctx)
+	r.Items = items
+	if err != nil {
+		return fail(err)
+	}
+	pending := notOK(items)
+	if len(pending) == 0 {
+		r.Status = StatusOK
+		return r
+	}
+	r.Detail = describe(pending)
+	if s.Apply == nil {
+		return fail(errors.New(r.Detail))
+	}
+	if mode == ModePlan {
+		r.Status = StatusPlanned
+		return r
+	}
+	if err := s.Apply(ctx, items); err != nil {
+		return fail(err)
+	}
+	// Verify: the step is done only when a fresh observation agrees.
+	after, err := s.Observe(ctx)
+	r.Items = after
+	if err != nil {
+		return fail(fmt.Errorf("verifying: %w", err))
+	}
+	if left := notOK(after); len(left) > 0 {
+		return fail(fmt.Errorf("still not as desired after applying: %s", describe(left)))
+	}
+	r.Status = StatusChanged
+	return r
+}
+
+func notOK(items []Item) []Item {
+	var out []Item
+	for _, i := range items {
+		if !i.OK {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func describe(items []Item) string {
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = it.String()
+	}
+	return strings.Join(parts, "; ")
+}

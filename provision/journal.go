@@ -1,0 +1,194 @@
+package provision
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/labctl/labctl/netsetup"
+)
+
+// Journal kinds. Each records, before labctl changes anything, what it is
+// about to create or the value it is about to replace, so teardown can
+// undo exactly that — whatever the spec says by then.
+const (
+	KindLinkCreated = "link-created" // Link: labctl created it; undo deletes it
+	KindLinkMaster  = "link-master"  // Link, Prior: its bridge before ("" none)
+	KindLinkUp      = "link-up"      // Link, PriorBool: admin state before
+	KindPromisc     = "link-promisc" // Link, PriorBool: IFF_PROMISC before
+	KindAddrRemoved = "addr-removed" // Link, Addr: taken off Link; undo adds it back
+	KindAddrAdded   = "addr-added"   // Link, Addr: put on Link; undo removes it
+	KindSysctl      = "sysctl"       // Key, Prior
+	KindIPTTable    = "ipt-table"    // Table: did not exist before labctl
+	KindIPTChain    = "ipt-chain"    // Table, Chain: labctl's chain
+	KindIPTJump     = "ipt-jump"     // Table, Chain, Spec: a jump into labctl's chain
+	KindProcess     = "process"      // Name, Path (pidfile), Conf: a daemon labctl started
+	KindDir         = "dir"          // Path: a directory labctl created for the lab
+)
+
+// Entry is one journal record.
+type Entry struct {
+	Kind      string    `json:"kind"`
+	Link      string    `json:"link,omitempty"`
+	Addr      string    `json:"addr,omitempty"`
+	Key       string    `json:"key,omitempty"`
+	Prior     string    `json:"prior,omitempty"`
+	PriorBool *bool     `json:"prior_bool,omitempty"`
+	Table     string    `json:"table,omitempty"`
+	Chain     string    `json:"chain,omitempty"`
+	Spec      string    `json:"spec,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	Path      string    `json:"path,omitempty"`
+	Conf      string    `json:"conf,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// id is what makes two entries the same object: the first record of an
+// object wins, so a re-run never overwrites the value from before labctl.
+func (e Entry) id() string {
+	return e.Kind + "|" + e.Link + "|" + e.Addr + "|" + e.Key + "|" + e.Table + "|" + e.Chain + "|" + e.Spec + "|" + e.Path
+}
+
+// String describes the entry for progress and errors.
+func (e Entry) String() string {
+	switch e.Kind {
+	case KindLinkCreated:
+		return "created link " + e.Link
+	case KindLinkMaster:
+		return fmt.Sprintf("%s's bridge was %q", e.Link, e.Prior)
+	case KindLinkUp:
+		return fmt.Sprintf("%s up was %v", e.Link, deref(e.PriorBool))
+	case KindPromisc:
+		return fmt.Sprintf("%s promisc was %v", e.Link, deref(e.PriorBool))
+	case KindAddrRemoved:
+		return fmt.Sprintf("removed %s from %s", e.Addr, e.Link)
+	case KindAddrAdded:
+		return fmt.Sprintf("added %s to %s", e.Addr, e.Link)
+	case KindSysctl:
+		return fmt.Sprintf("%s was %s", e.Key, e.Prior)
+	case KindIPTTable:
+		return "created table " + e.Table
+	case KindIPTChain:
+		return "created chain " + e.Table + "/" + e.Chain
+	case KindIPTJump:
+		return fmt.Sprintf("added jump in %s/%s: %s", e.Table, e.Chain, e.Spec)
+	case KindProcess:
+		return "started " + e.Name
+	case KindDir:
+		return "created " + e.Path
+	}
+	return e.Kind
+}
+
+func deref(b *bool) bool { return b != nil && *b }
+
+func boolp(b bool) *bool { return &b }
+
+// Journal is the lab's record of changes, kept in the state directory and
+// rewritten atomically (and synced) before each change it describes.
+type Journal struct {
+	path    string
+	Schema  int     `json:"schema"`
+	Lab     string  `json:"lab"`
+	Entries []Entry `json:"entries"`
+}
+
+// JournalFile is the journal's name in the lab's state directory.
+const JournalFile = "journal.json"
+
+// OpenJournal reads the journal, or starts an empty one.
+func OpenJournal(dir, lab string) (*Journal, error) {
+	j := &Journal{path: filepath.Join(dir, JournalFile), Schema: 1, Lab: lab}
+	b, err := os.ReadFile(j.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return j, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading journal: %w", err)
+	}
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, fmt.Errorf("journal %s is not valid JSON (%v): move it away only if you will restore dom0 by hand", j.path, err)
+	}
+	if j.Schema != 1 {
+		return nil, fmt.Errorf("journal %s: schema %d, expected 1", j.path, j.Schema)
+	}
+	j.path = filepath.Join(dir, JournalFile)
+	return j, nil
+}
+
+// Has reports whether an entry for the same object is recorded.
+func (j *Journal) Has(e Entry) bool {
+	id := e.id()
+	for _, x := range j.Entries {
+		if x.id() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Find returns the first entry matching kind and pred.
+func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
+	for _, x := range j.Entries {
+		if x.Kind == kind && (pred == nil || pred(x)) {
+			return x, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Record appends e unless the object is already recorded, and persists
+// the journal before returning: only then may the change happen.
+func (j *Journal) Record(e Entry) error {
+	if j.Has(e) {
+		return nil
+	}
+	e.Time = time.Now().UTC().Truncate(time.Millisecond)
+	j.Entries = append(j.Entries, e)
+	return j.save()
+}
+
+// Forget drops the entry for the same object as e (after teardown undid it).
+func (j *Journal) Forget(e Entry) error {
+	id := e.id()
+	out := j.Entries[:0]
+	for _, x := range j.Entries {
+		if x.id() != id {
+			out = append(out, x)
+		}
+	}
+	j.Entries = out
+	return j.save()
+}
+
+// Empty reports whether nothing is recorded.
+func (j *Journal) Empty() bool { return len(j.Entries) == 0 }
+
+// Remove deletes the journal file (after a complete teardown).
+func (j *Journal) Remove() error {
+	j.Entries = nil
+	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing journal: %w", err)
+	}
+	return nil
+}
+
+func (j *Journal) save() error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := netsetup.WriteFileAtomic(j.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	// The rename must be durable too, or a crash could lose the entry
+	// while keeping the change it announced.
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

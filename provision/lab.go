@@ -1,0 +1,158 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/labctl/labctl/netsetup"
+	"github.com/vishvananda/netlink"
+)
+
+// DefaultStateRoot holds one directory per lab.
+const DefaultStateRoot = "/var/lib/labctl"
+
+// Options opens a lab's dom0 side.
+type Options struct {
+	Spec      Spec
+	StateRoot string // DefaultStateRoot when empty
+	Log       *slog.Logger
+	NoResolv  bool
+	// IPT and Sysctl replace the real tools (tests); nil means real.
+	IPT    netsetup.IPTables
+	Sysctl netsetup.Sysctl
+}
+
+// StateDir is the lab's state directory under root.
+func StateDir(root, lab string) string {
+	if root == "" {
+		root = DefaultStateRoot
+	}
+	return filepath.Join(root, lab)
+}
+
+// EnsureStateDir creates the lab's state directory. It is 0711: others
+// may traverse it to reach the dnsmasq/ subdirectory that dnsmasq (running
+// as nobody) re-reads, but not list it; everything secret sits in 0700
+// subdirectories as 0600 files.
+func EnsureStateDir(root, lab string) (string, error) {
+	dir := StateDir(root, lab)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return "", fmt.Errorf("creating state directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
+	return dir, nil
+}
+
+// Open prepares dom0 for one command: state directory, exclusive lock
+// (two labctl runs never interleave their changes), journal, netlink.
+// Call the returned close function when done.
+func Open(o Options) (*Dom0, func(), error) {
+	dir, err := EnsureStateDir(o.StateRoot, o.Spec.Lab)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock file: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil, fmt.Errorf("lab %s is busy: another labctl holds %s", o.Spec.Lab, lock.Name())
+		}
+		return nil, nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	j, err := OpenJournal(dir, o.Spec.Lab)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		lock.Close()
+		return nil, nil, fmt.Errorf("netlink: %w", err)
+	}
+	d := &Dom0{
+		Spec: o.Spec, NL: h, Sysctl: o.Sysctl, IPT: o.IPT, StateDir: dir, Journal: j,
+		Log: o.Log, NoResolv: o.NoResolv,
+	}
+	if d.Sysctl == nil {
+		d.Sysctl = netsetup.ProcSys{}
+	}
+	if d.IPT == nil {
+		d.IPT = netsetup.NewSystem()
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return d, func() { h.Close(); lock.Close() }, nil
+}
+
+// Provision converges dom0 (or, with plan, lists what would change).
+func (d *Dom0) Provision(ctx context.Context, plan bool, emit func(StepResult)) Result {
+	mode := ModeApply
+	if plan {
+		mode = ModePlan
+	}
+	steps, err := Run(ctx, d.Steps(), mode, emit)
+	r := d.result("provision", steps, err)
+	r.Plan = plan
+	if err == nil && !plan {
+		// What was applied, for status without -f and for the record.
+		if werr := netsetup.WriteFileAtomic(filepath.Join(d.StateDir, "spec.yaml"), d.Spec.YAML(), 0o600); werr != nil {
+			r.OK, r.Error = false, werr.Error()
+		}
+	}
+	return r
+}
+
+// Status observes every step and reports drift; it changes nothing.
+func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
+	steps, err := Run(ctx, d.Steps(), ModePlan, emit)
+	r := d.result("status", steps, err)
+	if r.OK && len(r.Drift) > 0 {
+		r.OK = false
+		r.Error = ErrDrift.Error()
+	}
+	return r
+}
+
+// TeardownResult undoes the journal and reports each undo.
+func (d *Dom0) TeardownResult(ctx context.Context, emit func(StepResult)) Result {
+	steps, err := d.Teardown(ctx, emit)
+	if err == nil {
+		// Nothing is applied any more.
+		if rerr := os.Remove(filepath.Join(d.StateDir, "spec.yaml")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = rerr
+		}
+	}
+	return d.result("teardown", steps, err)
+}
+
+func (d *Dom0) result(cmd string, steps []StepResult, err error) Result {
+	r := Result{Schema: SchemaVersion, Command: cmd, Lab: d.Spec.Lab, OK: err == nil, Steps: steps}
+	if steps == nil {
+		r.Steps = []StepResult{}
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	for _, s := range steps {
+		if s.Status == StatusChanged {
+			r.Changed = true
+		}
+		for _, it := range s.Items {
+			if !it.OK && (s.Status == StatusPlanned || s.Status == StatusFailed) {
+				r.Drift = append(r.Drift, s.Step+": "+it.String())
+			}
+		}
+	}
+	return r
+}

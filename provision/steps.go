@@ -1,0 +1,532 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/provision/toolver"
+	"github.com/vishvananda/netlink"
+)
+
+// Dom0 is everything the steps act on: dom0's network namespace (the
+// process's own), the lab's state directory and journal.
+type Dom0 struct {
+	Spec     Spec
+	NL       *netlink.Handle
+	Sysctl   netsetup.Sysctl
+	IPT      netsetup.IPTables
+	StateDir string
+	Journal  *Journal
+	Log      *slog.Logger
+	// NoResolv: dnsmasq forwards no DNS (the sim's WAN is a dead end).
+	NoResolv bool
+}
+
+// DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
+// because dnsmasq drops root for "nobody" and re-reads its hosts file
+// on SIGHUP; nothing in it is secret.
+func (d *Dom0) DnsmasqDir() string { return filepath.Join(d.StateDir, "dnsmasq") }
+
+// Dnsmasq is the dnsmasq instance the spec asks for.
+func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
+	s := d.Spec
+	start, _ := netip.ParseAddr(s.Network.DHCP.Start)
+	end, _ := netip.ParseAddr(s.Network.DHCP.End)
+	return netsetup.DnsmasqConfig{
+		Lab: s.Lab, Bridge: s.Network.Bridge, Router: s.BridgeAddr().Addr(), Subnet: s.Subnet(),
+		RangeStart: start, RangeEnd: end, Lease: time.Duration(s.Network.DHCP.Lease),
+		Dir: d.DnsmasqDir(), NoResolv: d.NoResolv,
+	}
+}
+
+// Steps returns the converge steps in order.
+func (d *Dom0) Steps() []Step {
+	return []Step{
+		{Name: "preflight", Observe: d.observePreflight},
+		{Name: "bridge", Observe: d.observeBridge, Apply: d.applyBridge},
+		{Name: "uplink", Observe: d.observeUplink, Apply: d.applyUplink},
+		{Name: "address", Observe: d.observeAddress, Apply: d.applyAddress},
+		{Name: "promisc", Observe: d.observePromisc, Apply: d.applyPromisc},
+		{Name: "forwarding", Observe: d.observeForwarding, Apply: d.applyForwarding},
+		{Name: "nat", Observe: d.observeNAT, Apply: d.applyNAT},
+		{Name: "dnsmasq", Observe: d.observeDnsmasq, Apply: d.applyDnsmasq},
+	}
+}
+
+func (d *Dom0) links() ([]netsetup.Link, error) { return netsetup.Links(d.NL) }
+
+func ok(name, desired, observed string) Item {
+	return Item{Name: name, Desired: desired, Observed: observed, OK: desired == observed}
+}
+
+// --- preflight -------------------------------------------------------------
+
+func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return nil, err
+	}
+	var items []Item
+	if _, found := netsetup.FindLink(ls, n.Uplink); found {
+		items = append(items, ok("uplink "+n.Uplink, "present", "present"))
+	} else {
+		var names []string
+		for _, l := range ls {
+			if l.Name != "lo" {
+				names = append(names, l.Name)
+			}
+		}
+		items = append(items, ok("uplink "+n.Uplink, "present", "missing (interfaces: "+strings.Join(names, ", ")+"; set network.uplink)"))
+	}
+	// Another interface in the lab's subnet would make routing ambiguous:
+	// name it rather than fight over it.
+	subnet := d.Spec.Subnet()
+	var clash []string
+	for _, l := range ls {
+		if l.Name == n.Uplink || l.Name == n.Bridge || d.Journal.Has(Entry{Kind: KindLinkCreated, Link: l.Name}) {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.Overlaps(subnet) {
+				clash = append(clash, fmt.Sprintf("%s has %s", l.Name, a))
+			}
+		}
+	}
+	if len(clash) == 0 {
+		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "unused elsewhere"))
+	} else {
+		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
+	}
+	items = append(items, dnsmasqItem(ctx))
+	items = append(items, d.iptablesItem(ctx))
+	return items, nil
+}
+
+func dnsmasqItem(ctx context.Context) Item {
+	it := Item{Name: "dnsmasq", Desired: ">= " + toolver.MinDnsmasq.String()}
+	out, err := exec.CommandContext(ctx, "dnsmasq", "--version").Output()
+	if err != nil {
+		it.Observed = "missing: install dnsmasq-base (" + err.Error() + ")"
+		return it
+	}
+	v, err := toolver.Dnsmasq(string(out))
+	if err != nil {
+		it.Observed = err.Error()
+		return it
+	}
+	it.Observed = v.String()
+	it.OK = toolver.AtLeast("dnsmasq", v, toolver.MinDnsmasq) == nil
+	return it
+}
+
+func (d *Dom0) iptablesItem(ctx context.Context) Item {
+	it := Item{Name: "iptables", Desired: ">= " + toolver.MinIPTables.String()}
+	line, err := d.IPT.Version(ctx)
+	if err != nil {
+		it.Observed = "missing: install iptables (" + err.Error() + ")"
+		return it
+	}
+	v, backend, err := toolver.IPTables(line)
+	if err != nil {
+		it.Observed = err.Error()
+		return it
+	}
+	it.Observed = v.String()
+	if backend != "" {
+		it.Observed += " (" + backend + ")"
+	}
+	it.OK = toolver.AtLeast("iptables", v, toolver.MinIPTables) == nil
+	return it
+}
+
+// --- bridge ----------------------------------------------------------------
+
+func (d *Dom0) observeBridge(ctx context.Context) ([]Item, error) {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return nil, err
+	}
+	br, found := netsetup.FindLink(ls, n.Bridge)
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	items := []Item{}
+	switch {
+	case !found:
+		items = append(items, ok(n.Bridge, "bridge", "missing"))
+	default:
+		items = append(items, ok(n.Bridge, "bridge", br.Type))
+		state := "down"
+		if br.Up {
+			state = "up"
+		}
+		items = append(items, ok(n.Bridge+" state", "up", state))
+		if up.MAC != nil {
+			items = append(items, ok(n.Bridge+" mac", up.MAC.String()+" (the uplink's)", br.MAC.String()+macOwner(br, up)))
+		}
+	}
+	// Bridges labctl created for an earlier spec and no longer wants.
+	for _, e := range d.Journal.Entries {
+		if e.Kind != KindLinkCreated || e.Link == n.Bridge {
+			continue
+		}
+		if _, there := netsetup.FindLink(ls, e.Link); there {
+			items = append(items, ok(e.Link, "absent (no longer in the spec)", "present"))
+		}
+	}
+	return items, nil
+}
+
+func macOwner(br, up netsetup.Link) string {
+	if up.MAC != nil && br.MAC.String() == up.MAC.String() {
+		return " (the uplink's)"
+	}
+	return ""
+}
+
+func (d *Dom0) applyBridge(ctx context.Context, _ []Item) error {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return err
+	}
+	for _, e := range d.Journal.Entries {
+		if e.Kind == KindLinkCreated && e.Link != n.Bridge {
+			if _, there := netsetup.FindLink(ls, e.Link); there {
+				if err := netsetup.RemoveLink(d.NL, e.Link); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	if _, found := netsetup.FindLink(ls, n.Bridge); !found {
+		if err := d.Journal.Record(Entry{Kind: KindLinkCreated, Link: n.Bridge}); err != nil {
+			return err
+		}
+	}
+	_, err = netsetup.EnsureBridge(d.NL, n.Bridge, up.MAC)
+	return err
+}
+
+// --- uplink ----------------------------------------------------------------
+
+func (d *Dom0) observeUplink(ctx context.Context) ([]Item, error) {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return nil, err
+	}
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	master := up.Master
+	if master == "" {
+		master = "none"
+	}
+	state := "down"
+	if up.Up {
+		state = "up"
+	}
+	return []Item{
+		ok(n.Uplink+" bridge", n.Bridge, master),
+		ok(n.Uplink+" state", "up", state),
+	}, nil
+}
+
+func (d *Dom0) applyUplink(ctx context.Context, _ []Item) error {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return err
+	}
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	if up.Master != n.Bridge {
+		if err := d.Journal.Record(Entry{Kind: KindLinkMaster, Link: n.Uplink, Prior: up.Master}); err != nil {
+			return err
+		}
+		if err := netsetup.SetMaster(d.NL, n.Uplink, n.Bridge); err != nil {
+			return err
+		}
+	}
+	if !up.Up {
+		if err := d.Journal.Record(Entry{Kind: KindLinkUp, Link: n.Uplink, PriorBool: boolp(false)}); err != nil {
+			return err
+		}
+		return netsetup.SetUp(d.NL, n.Uplink, true)
+	}
+	return nil
+}
+
+// --- address ---------------------------------------------------------------
+
+func (d *Dom0) observeAddress(ctx context.Context) ([]Item, error) {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return nil, err
+	}
+	br, _ := netsetup.FindLink(ls, n.Bridge)
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	want := d.Spec.BridgeAddr()
+	have := "absent"
+	if slices.Contains(br.Addrs, want) {
+		have = want.String()
+	}
+	items := []Item{ok(n.Bridge+" address", want.String(), have)}
+	for _, a := range up.Addrs {
+		items = append(items, ok(n.Uplink+" address "+a.String(), "moved to "+n.Bridge, "on "+n.Uplink))
+	}
+	return items, nil
+}
+
+// applyAddress moves the uplink's IPv4 addresses to the bridge. The
+// uplink is already a port, so frames for the address arrive through the
+// bridge; the address is added to the bridge before it leaves the uplink,
+// so at every instant some interface owns it and established TCP
+// connections see, at worst, one retransmission.
+func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return err
+	}
+	br, _ := netsetup.FindLink(ls, n.Bridge)
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	want := append([]netip.Prefix{d.Spec.BridgeAddr()}, up.Addrs...)
+	for _, a := range want {
+		if slices.Contains(br.Addrs, a) {
+			continue
+		}
+		if err := d.Journal.Record(Entry{Kind: KindAddrAdded, Link: n.Bridge, Addr: a.String()}); err != nil {
+			return err
+		}
+		if err := netsetup.AddAddr(d.NL, n.Bridge, a); err != nil {
+			return err
+		}
+	}
+	for _, a := range up.Addrs {
+		if err := d.Journal.Record(Entry{Kind: KindAddrRemoved, Link: n.Uplink, Addr: a.String()}); err != nil {
+			return err
+		}
+		if err := netsetup.DelAddr(d.NL, n.Uplink, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- promisc ---------------------------------------------------------------
+
+func (d *Dom0) observePromisc(ctx context.Context) ([]Item, error) {
+	n := d.Spec.Network
+	if !n.Promiscuous {
+		return nil, nil
+	}
+	ls, err := d.links()
+	if err != nil {
+		return nil, err
+	}
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	return []Item{ok(n.Uplink+" PROMISC flag", "on", onOff(up.Promisc))}, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func (d *Dom0) applyPromisc(ctx context.Context, _ []Item) error {
+	n := d.Spec.Network
+	ls, err := d.links()
+	if err != nil {
+		return err
+	}
+	up, _ := netsetup.FindLink(ls, n.Uplink)
+	if err := d.Journal.Record(Entry{Kind: KindPromisc, Link: n.Uplink, PriorBool: boolp(up.Promisc)}); err != nil {
+		return err
+	}
+	return netsetup.SetPromisc(d.NL, n.Uplink, true)
+}
+
+// --- forwarding ------------------------------------------------------------
+
+const ipForward = "net.ipv4.ip_forward"
+
+func (d *Dom0) observeForwarding(ctx context.Context) ([]Item, error) {
+	v, err := d.Sysctl.Get(ipForward)
+	if err != nil {
+		return nil, err
+	}
+	return []Item{ok(ipForward, "1", v)}, nil
+}
+
+func (d *Dom0) applyForwarding(ctx context.Context, _ []Item) error {
+	v, err := d.Sysctl.Get(ipForward)
+	if err != nil {
+		return err
+	}
+	if err := d.Journal.Record(Entry{Kind: KindSysctl, Key: ipForward, Prior: v}); err != nil {
+		return err
+	}
+	return d.Sysctl.Set(ipForward, "1")
+}
+
+// --- nat -------------------------------------------------------------------
+
+func (d *Dom0) rules() netsetup.RuleSet {
+	return netsetup.DesiredRules(d.Spec.Lab, d.Spec.Network.Bridge, d.Spec.Subnet(), d.Spec.Network.NAT)
+}
+
+func (d *Dom0) save(ctx context.Context) (netsetup.Saved, error) {
+	b, err := d.IPT.Save(ctx)
+	if err != nil {
+		return netsetup.Saved{}, err
+	}
+	return netsetup.ParseSave(b)
+}
+
+func (d *Dom0) observeNAT(ctx context.Context) ([]Item, error) {
+	have, err := d.save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := d.rules()
+	diff := netsetup.Diff(want, have)
+	var items []Item
+	for _, k := range want.ChainKeys() {
+		t, c, _ := strings.Cut(k, "/")
+		desired := fmt.Sprintf("%d rules", len(want.Chains[k]))
+		observed := "missing"
+		if have.HasChain(t, c) {
+			observed = fmt.Sprintf("%d rules", len(have.RulesOf(t, c)))
+			if slices.Contains(diff.Rewrite, k) {
+				observed += " (differ)"
+			}
+		}
+		items = append(items, ok("chain "+k, desired, observed))
+	}
+	for _, j := range want.Jumps {
+		observed := "present"
+		if slices.Contains(diff.AddJumps, j) {
+			observed = "missing"
+		}
+		items = append(items, ok("jump "+j.Table+"/"+j.Chain+" → "+targetOf(j.Spec), "present", observed))
+	}
+	for _, j := range diff.DeleteJumps {
+		items = append(items, ok("stale jump "+j.Table+"/"+j.Chain+": "+j.Spec, "absent", "present"))
+	}
+	return items, nil
+}
+
+func targetOf(spec string) string {
+	_, t, _ := strings.Cut(spec, "-j ")
+	return t
+}
+
+func (d *Dom0) applyNAT(ctx context.Context, _ []Item) error {
+	have, err := d.save(ctx)
+	if err != nil {
+		return err
+	}
+	want := d.rules()
+	diff := netsetup.Diff(want, have)
+	for _, t := range want.Tables() {
+		if have.Tables[t] == nil {
+			if err := d.Journal.Record(Entry{Kind: KindIPTTable, Table: t}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range diff.Rewrite {
+		t, c, _ := strings.Cut(k, "/")
+		if err := d.Journal.Record(Entry{Kind: KindIPTChain, Table: t, Chain: c}); err != nil {
+			return err
+		}
+	}
+	for _, j := range diff.AddJumps {
+		if err := d.Journal.Record(Entry{Kind: KindIPTJump, Table: j.Table, Chain: j.Chain, Spec: j.Spec}); err != nil {
+			return err
+		}
+	}
+	return d.IPT.Restore(ctx, netsetup.RestorePayload(want, diff))
+}
+
+// --- dnsmasq ---------------------------------------------------------------
+
+func (d *Dom0) observeDnsmasq(ctx context.Context) ([]Item, error) {
+	c := d.Dnsmasq()
+	st := netsetup.ObserveDnsmasq(c)
+	conf := "missing"
+	switch {
+	case st.ConfOnDisk == nil:
+	case string(st.ConfOnDisk) == string(c.Render()):
+		conf = "current"
+	default:
+		conf = "differs (edited, or the spec changed)"
+	}
+	proc := "not running"
+	if st.Pid > 0 {
+		proc = "running"
+	}
+	items := []Item{
+		ok("config "+c.ConfPath(), "current", conf),
+		ok("process", "running", proc),
+	}
+	if st.Pid > 0 {
+		l, err := d.NL.LinkByName(c.Bridge)
+		if err == nil && l.Attrs().Index != st.StartIfIndex {
+			items = append(items, ok("serving "+c.Bridge, "current "+c.Bridge, fmt.Sprintf("a deleted %s (index %d, now %d)", c.Bridge, st.StartIfIndex, l.Attrs().Index)))
+		}
+	}
+	return items, nil
+}
+
+// applyDnsmasq (re)starts dnsmasq when its config changed, it died, or
+// the bridge it served was re-created. A current, running dnsmasq is never
+// touched, so it keeps its pid and leases.
+func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
+	c := d.Dnsmasq()
+	if err := d.ensureDnsmasqDir(); err != nil {
+		return err
+	}
+	if err := d.Journal.Record(Entry{Kind: KindProcess, Name: "dnsmasq", Path: c.PidPath(), Conf: c.ConfPath()}); err != nil {
+		return err
+	}
+	if err := netsetup.StopDnsmasq(ctx, c); err != nil {
+		return err
+	}
+	l, err := d.NL.LinkByName(c.Bridge)
+	if err != nil {
+		return fmt.Errorf("dnsmasq needs %s: %w", c.Bridge, err)
+	}
+	pid, err := netsetup.StartDnsmasq(ctx, c, l.Attrs().Index)
+	if err != nil {
+		return err
+	}
+	d.Log.Debug("dnsmasq started", "pid", pid, "conf", c.ConfPath())
+	return nil
+}
+
+func (d *Dom0) ensureDnsmasqDir() error {
+	dir := d.DnsmasqDir()
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := d.Journal.Record(Entry{Kind: KindDir, Path: dir}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return nil
+}
