@@ -1,0 +1,127 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// fakeStep is a knob with a desired and an observed value; apply may be
+// broken (sets the wrong value) or fail.
+type fakeStep struct {
+	name       string
+	have, want string
+	applyErr   error
+	wrong      bool
+	applies    int
+}
+
+func (f *fakeStep) step() Step {
+	return Step{
+		Name: f.name,
+		Observe: func(context.Context) ([]Item, error) {
+			return []Item{ok(f.name, f.want, f.have)}, nil
+		},
+		Apply: func(context.Context, []Item) error {
+			f.applies++
+			if f.applyErr != nil {
+				return f.applyErr
+			}
+			if f.wrong {
+				f.have = "wrong"
+			} else {
+				f.have = f.want
+			}
+			return nil
+		},
+	}
+}
+
+func TestRunModes(t *testing.T) {
+	a := &fakeStep{name: "a", have: "x", want: "x"}
+	b := &fakeStep{name: "b", have: "0", want: "1"}
+	steps := []Step{a.step(), b.step()}
+
+	res, err := Run(context.Background(), steps, ModePlan, nil)
+	if err != nil || res[0].Status != StatusOK || res[1].Status != StatusPlanned || b.applies != 0 {
+		t.Fatalf("plan: %+v %v applies=%d", res, err, b.applies)
+	}
+	var seen []string
+	res, err = Run(context.Background(), steps, ModeApply, func(r StepResult) { seen = append(seen, r.Step+"="+r.Status) })
+	if err != nil || res[1].Status != StatusChanged || b.applies != 1 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	if strings.Join(seen, ",") != "a=ok,b=changed" {
+		t.Fatalf("events %v", seen)
+	}
+	res, err = Run(context.Background(), steps, ModeApply, nil)
+	if err != nil || res[1].Status != StatusOK || b.applies != 1 {
+		t.Fatalf("second apply changed again: %+v", res)
+	}
+}
+
+func TestRunStopsAtFailure(t *testing.T) {
+	boom := &fakeStep{name: "boom", have: "0", want: "1", applyErr: errors.New("no permission")}
+	wrong := &fakeStep{name: "wrong", have: "0", want: "1", wrong: true}
+	after := &fakeStep{name: "after", have: "0", want: "1"}
+	res, err := Run(context.Background(), []Step{boom.step(), after.step()}, ModeApply, nil)
+	if err == nil || !strings.Contains(err.Error(), "step boom: no permission") || len(res) != 1 || after.applies != 0 {
+		t.Fatalf("failure did not stop the run: %v %+v", err, res)
+	}
+	// An apply that does not achieve the desired state fails verification.
+	res, err = Run(context.Background(), []Step{wrong.step()}, ModeApply, nil)
+	if err == nil || res[0].Status != StatusFailed || !strings.Contains(res[0].Error, "still not as desired") {
+		t.Fatalf("verification missed a wrong apply: %v %+v", err, res)
+	}
+	// A check (no Apply) with a bad item fails even in plan mode.
+	check := Step{Name: "preflight", Observe: func(context.Context) ([]Item, error) {
+		return []Item{ok("uplink eth1", "present", "missing")}, nil
+	}}
+	if _, err := Run(context.Background(), []Step{check}, ModePlan, nil); err == nil || !strings.Contains(err.Error(), "uplink eth1: want present, have missing") {
+		t.Fatalf("failed check not reported: %v", err)
+	}
+}
+
+func TestJournalFirstRecordWins(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(Entry{Kind: KindSysctl, Key: "net.ipv4.ip_forward", Prior: "0"}); err != nil {
+		t.Fatal(err)
+	}
+	// A later run sees 1 (labctl's own value): it must not replace the original.
+	if err := j.Record(Entry{Kind: KindSysctl, Key: "net.ipv4.ip_forward", Prior: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	j.Record(Entry{Kind: KindLinkCreated, Link: "br0"})
+	j2, err := OpenJournal(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j2.Entries) != 2 || j2.Entries[0].Prior != "0" {
+		t.Fatalf("journal on disk: %+v", j2.Entries)
+	}
+	if err := j2.Forget(Entry{Kind: KindLinkCreated, Link: "br0"}); err != nil {
+		t.Fatal(err)
+	}
+	j3, _ := OpenJournal(dir, "lab")
+	if len(j3.Entries) != 1 || j3.Has(Entry{Kind: KindLinkCreated, Link: "br0"}) {
+		t.Fatalf("forget not persisted: %+v", j3.Entries)
+	}
+}
+
+func TestJournalRejectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := OpenJournal(dir, "lab")
+	j.Record(Entry{Kind: KindDir, Path: "/x"})
+	if err := os.WriteFile(dir+"/"+JournalFile, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenJournal(dir, "lab"); err == nil || !strings.Contains(err.Error(), "journal.json") {
+		t.Fatalf("garbage journal accepted: %v", err)
+	}
+}
