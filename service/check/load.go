@@ -1,0 +1,162 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadConfig describes a bounded load run.
+type LoadConfig struct {
+	URL         string // full URL with query, e.g. http://IP:8088/?user=john&password=password
+	Requests    int    // total requests, 1..10,000,000
+	Concurrency int    // keep-alive connections/workers, 1..4096
+	WantStatus  int    // anything else counts as an error; default 200
+	Dial        DialFunc
+	Timeout     time.Duration // per request; default 10 s
+}
+
+// LoadResult summarises a load run; latencies are per completed request.
+type LoadResult struct {
+	Requests    int           `json:"requests"`
+	Errors      int           `json:"errors"`
+	FirstError  string        `json:"first_error,omitempty"`
+	Connections int64         `json:"connections"`
+	P50         time.Duration `json:"-"`
+	P99         time.Duration `json:"-"`
+	Max         time.Duration `json:"-"`
+	P50MS       float64       `json:"p50_ms"`
+	P99MS       float64       `json:"p99_ms"`
+	MaxMS       float64       `json:"max_ms"`
+	DurationMS  float64       `json:"duration_ms"`
+	PerSecond   float64       `json:"requests_per_second"`
+}
+
+// Load sends cfg.Requests GETs over cfg.Concurrency keep-alive connections
+// and reports errors and latency percentiles. It stops early when ctx ends
+// (returning what it has and ctx's error).
+func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
+	if cfg.Requests < 1 || cfg.Requests > 10_000_000 {
+		return LoadResult{}, fmt.Errorf("load %s: requests %d not in 1..10000000", cfg.URL, cfg.Requests)
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 4096 {
+		return LoadResult{}, fmt.Errorf("load %s: concurrency %d not in 1..4096", cfg.URL, cfg.Concurrency)
+	}
+	if _, err := hostPort(cfg.URL); err != nil {
+		return LoadResult{}, fmt.Errorf("load: %w", err)
+	}
+	if cfg.WantStatus == 0 {
+		cfg.WantStatus = http.StatusOK
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	var conns atomic.Int64
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err == nil {
+				conns.Add(1)
+			}
+			return c, err
+		},
+		MaxConnsPerHost:     cfg.Concurrency,
+		MaxIdleConnsPerHost: cfg.Concurrency,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
+
+	lat := make([]time.Duration, cfg.Requests)
+	var next atomic.Int64
+	var mu sync.Mutex
+	res := LoadResult{}
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Errors++
+		if res.FirstError == "" {
+			res.FirstError = err.Error()
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range min(cfg.Concurrency, cfg.Requests) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.Requests {
+					return
+				}
+				t0 := time.Now()
+				err := loadOne(ctx, client, cfg.URL, cfg.WantStatus)
+				lat[i] = time.Since(t0)
+				if err != nil && ctx.Err() == nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	done := min(int(next.Load()), cfg.Requests)
+	res.Requests = done
+	res.Connections = conns.Load()
+	res.DurationMS = ms(elapsed)
+	if elapsed > 0 {
+		res.PerSecond = float64(done) / elapsed.Seconds()
+	}
+	l := slices.Clone(lat[:done])
+	slices.Sort(l)
+	if len(l) > 0 {
+		res.P50 = l[(len(l)-1)*50/100]
+		res.P99 = l[(len(l)-1)*99/100]
+		res.Max = l[len(l)-1]
+		res.P50MS, res.P99MS, res.MaxMS = ms(res.P50), ms(res.P99), ms(res.Max)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("load %s: %w", cfg.URL, err)
+	}
+	return res, nil
+}
+
+func loadOne(ctx context.Context, client *http.Client, u string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// url.Error quotes the URL, password included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	// Drain so the connection is reused.
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)); err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return errors.New("status " + resp.Status)
+	}
+	return nil
+}
