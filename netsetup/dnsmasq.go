@@ -162,7 +162,9 @@ func ObserveDnsmasq(c DnsmasqConfig) DnsmasqState {
 }
 
 // WriteFileAtomic writes data to path through a temporary file and a
-// rename, so a crash never leaves a half-written file.
+// rename, so a killed labctl never leaves a half-written file. It does not
+// fsync: labctl's state files describe kernel state that does not survive
+// a machine crash either (see provision.Journal).
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -174,10 +176,6 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -225,7 +223,7 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("dnsmasq started but wrote no live pid to %s", c.PidPath())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

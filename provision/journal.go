@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/netsetup"
@@ -88,12 +89,30 @@ func deref(b *bool) bool { return b != nil && *b }
 func boolp(b bool) *bool { return &b }
 
 // Journal is the lab's record of changes, kept in the state directory and
-// rewritten atomically (and synced) before each change it describes.
+// rewritten atomically (temporary file + rename) before each change it
+// describes, so a killed labctl never leaves a change unrecorded.
+//
+// It is not fsynced: everything it describes (links, addresses, sysctls,
+// rules, processes) is kernel state that a machine crash loses too. Boot
+// and Netns say which kernel state it describes; a journal from another
+// boot or another namespace is stale and set aside at open.
 type Journal struct {
 	path    string
 	Schema  int     `json:"schema"`
 	Lab     string  `json:"lab"`
+	Boot    string  `json:"boot_id"`
+	Netns   string  `json:"netns"`
 	Entries []Entry `json:"entries"`
+	// Stale is where a journal of another boot or namespace was moved.
+	Stale string `json:"-"`
+}
+
+// here identifies the kernel state labctl runs against: the boot and the
+// network namespace.
+func here() (boot, ns string) {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	ns, _ = os.Readlink("/proc/self/ns/net")
+	return strings.TrimSpace(string(b)), ns
 }
 
 // JournalFile is the journal's name in the lab's state directory.
@@ -101,7 +120,8 @@ const JournalFile = "journal.json"
 
 // OpenJournal reads the journal, or starts an empty one.
 func OpenJournal(dir, lab string) (*Journal, error) {
-	j := &Journal{path: filepath.Join(dir, JournalFile), Schema: 1, Lab: lab}
+	boot, ns := here()
+	j := &Journal{path: filepath.Join(dir, JournalFile), Schema: 1, Lab: lab, Boot: boot, Netns: ns}
 	b, err := os.ReadFile(j.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return j, nil
@@ -116,6 +136,15 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 		return nil, fmt.Errorf("journal %s: schema %d, expected 1", j.path, j.Schema)
 	}
 	j.path = filepath.Join(dir, JournalFile)
+	if j.Boot != boot || j.Netns != ns {
+		// The kernel state it described is gone (reboot, or the simulated
+		// dom0 was re-created): undoing it would change the wrong things.
+		stale := j.path + ".stale"
+		if err := os.Rename(j.path, stale); err != nil {
+			return nil, fmt.Errorf("setting aside stale journal: %w", err)
+		}
+		return &Journal{path: j.path, Schema: 1, Lab: lab, Boot: boot, Netns: ns, Stale: stale}, nil
+	}
 	return j, nil
 }
 
@@ -183,12 +212,6 @@ func (j *Journal) save() error {
 	}
 	if err := netsetup.WriteFileAtomic(j.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("journal: %w", err)
-	}
-	// The rename must be durable too, or a crash could lose the entry
-	// while keeping the change it announced.
-	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

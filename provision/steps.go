@@ -107,19 +107,24 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	} else {
 		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
 	}
-	items = append(items, dnsmasqItem(ctx))
-	items = append(items, d.iptablesItem(ctx))
+	tc := openToolCache(d.StateDir)
+	items = append(items, dnsmasqItem(ctx, tc))
+	items = append(items, d.iptablesItem(ctx, tc))
+	tc.save()
 	return items, nil
 }
 
-func dnsmasqItem(ctx context.Context) Item {
+func dnsmasqItem(ctx context.Context, tc *toolCache) Item {
 	it := Item{Name: "dnsmasq", Desired: ">= " + toolver.MinDnsmasq.String()}
-	out, err := exec.CommandContext(ctx, "dnsmasq", "--version").Output()
+	out, err := tc.version("dnsmasq", func() (string, error) {
+		b, err := exec.CommandContext(ctx, "dnsmasq", "--version").Output()
+		return string(b), err
+	})
 	if err != nil {
 		it.Observed = "missing: install dnsmasq-base (" + err.Error() + ")"
 		return it
 	}
-	v, err := toolver.Dnsmasq(string(out))
+	v, err := toolver.Dnsmasq(out)
 	if err != nil {
 		it.Observed = err.Error()
 		return it
@@ -129,9 +134,9 @@ func dnsmasqItem(ctx context.Context) Item {
 	return it
 }
 
-func (d *Dom0) iptablesItem(ctx context.Context) Item {
+func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
 	it := Item{Name: "iptables", Desired: ">= " + toolver.MinIPTables.String()}
-	line, err := d.IPT.Version(ctx)
+	line, err := tc.version("iptables", func() (string, error) { return d.IPT.Version(ctx) })
 	if err != nil {
 		it.Observed = "missing: install iptables (" + err.Error() + ")"
 		return it

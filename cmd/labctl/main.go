@@ -92,6 +92,8 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newStatusCmd(a),
 		newTeardownCmd(a),
 		newAgentCmd(a),
+		newUpCmd(a),
+		newDownCmd(a),
 	)
 	return root
 }

@@ -42,7 +42,7 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.simDown(cmd, spec)
+			return a.simDown(cmd, spec, true)
 		},
 	})
 	return cmd
@@ -57,9 +57,9 @@ func (a *app) simUp(cmd *cobra.Command, spec provision.Spec) error {
 }
 
 // simDown destroys the lab's namespaces. The journal described a dom0
-// that no longer exists, so the lab's network state goes with it; the
-// users directory (the user's data) stays.
-func (a *app) simDown(cmd *cobra.Command, spec provision.Spec) error {
+// that no longer exists, so the lab's state goes with it; with keepUsers
+// the users directory (the user's data) stays.
+func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, keepUsers bool) error {
 	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
 	}
@@ -69,7 +69,7 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec) error {
 		return err
 	}
 	for _, e := range ents {
-		if e.Name() == "users" {
+		if keepUsers && e.Name() == "users" {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {

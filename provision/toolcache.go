@@ -1,0 +1,83 @@
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/labctl/labctl/netsetup"
+)
+
+// Tool versions are asked once per binary: preflight runs on every
+// provision and status, and two execs would be most of a converged run.
+// The cache key is the resolved binary's identity (path after symlinks,
+// inode, size, mtime), so an upgrade or an alternatives switch
+// (iptables-nft ↔ iptables-legacy) asks again.
+type toolCache struct {
+	path    string
+	Entries map[string]toolEntry `json:"tools"`
+	dirty   bool
+}
+
+type toolEntry struct {
+	Key     string `json:"key"`
+	Version string `json:"version"`
+}
+
+func openToolCache(stateDir string) *toolCache {
+	c := &toolCache{path: filepath.Join(stateDir, "tools.json"), Entries: map[string]toolEntry{}}
+	if b, err := os.ReadFile(c.path); err == nil {
+		json.Unmarshal(b, c) // a damaged cache is only a cache: start over
+		if c.Entries == nil {
+			c.Entries = map[string]toolEntry{}
+		}
+	}
+	return c
+}
+
+func binaryKey(tool string) (string, error) {
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(real, &st); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s:%d:%d:%d.%d", real, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec), nil
+}
+
+// version returns the cached version line of tool, or runs ask and caches it.
+func (c *toolCache) version(tool string, ask func() (string, error)) (string, error) {
+	key, err := binaryKey(tool)
+	if err != nil {
+		return "", err
+	}
+	if e, ok := c.Entries[tool]; ok && e.Key == key {
+		return e.Version, nil
+	}
+	v, err := ask()
+	if err != nil {
+		return "", err
+	}
+	c.Entries[tool] = toolEntry{Key: key, Version: v}
+	c.dirty = true
+	return v, nil
+}
+
+func (c *toolCache) save() {
+	if !c.dirty {
+		return
+	}
+	if b, err := json.Marshal(c); err == nil {
+		netsetup.WriteFileAtomic(c.path, b, 0o600)
+	}
+	c.dirty = false
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages labctl needs on a machine with Go.
+#   --test  also the tools the test suite uses
+set -euo pipefail
+pkgs=(dnsmasq-base iptables nftables iproute2 procps curl ca-certificates)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(busybox openssh-server openssh-client shellcheck)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian keeps these in /usr/sbin, which a non-login root shell may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+for t in ip iptables iptables-save iptables-restore dnsmasq; do
+  command -v "$t" >/dev/null || { echo "install-deps: $t still missing" >&2; exit 1; }
+done

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as root (namespace tests need it). In CI
+# (CI=true) nothing that needs root or a tool may skip: it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test.sh: run as root (sudo scripts/test.sh): the tests build network namespaces" >&2
+  exit 1
+fi
+bash scripts/install-deps.sh --test
+unformatted=$(gofmt -l .)
+if [[ -n "$unformatted" ]]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 30m ./...

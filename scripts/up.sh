@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian/Ubuntu machine with Go: install what
+# labctl needs, build it into ./bin, and bring up the simulated lab
+# (labctl up --target sim). Extra arguments go to labctl up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "up.sh: run as root (sudo scripts/up.sh): the lab is built from network namespaces" >&2
+  exit 1
+fi
+bash scripts/install-deps.sh
+mkdir -p bin
+go build -o bin/labctl ./cmd/labctl
+exec bin/labctl up --target sim "$@"
