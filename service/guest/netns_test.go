@@ -288,6 +288,7 @@ func TestGuestDHCP(t *testing.T) {
 	g := startGuest(t, l, "../testdata/store.img")
 	g.waitFor(t, "HTTP: listening on :8088", 20*time.Second)
 	ready := time.Since(start)
+	t.Logf("console:\n%s", g.output())
 
 	for _, want := range []string{
 		"Guest booting...",
