@@ -200,9 +200,9 @@ func parseQuery(raw string) (query, error) {
 
 // logSafe bounds what a hostile request can put in a log line.
 func logSafe(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	const limit = 64
+	if len(s) > limit {
+		s = s[:limit] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 	}
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")

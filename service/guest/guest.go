@@ -175,9 +175,9 @@ func refuseInitNetns() error {
 		return fmt.Errorf("guest: own network namespace: %w", err)
 	}
 	defer cur.Close()
-	if init, err := netns.GetFromPid(1); err == nil {
-		defer init.Close()
-		if cur.Equal(init) {
+	if host, err := netns.GetFromPid(1); err == nil {
+		defer host.Close()
+		if cur.Equal(host) {
 			return errors.New("guest: refusing to run in the init network namespace (run it in the guest's netns)")
 		}
 		return nil

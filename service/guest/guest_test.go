@@ -23,9 +23,9 @@ func TestRefusesInitNetns(t *testing.T) {
 	}
 	defer cur.Close()
 	inInit := true
-	if init, err := netns.GetFromPid(1); err == nil {
-		inInit = cur.Equal(init)
-		init.Close()
+	if host, err := netns.GetFromPid(1); err == nil {
+		inInit = cur.Equal(host)
+		host.Close()
 	}
 	var console strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
