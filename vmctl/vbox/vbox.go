@@ -1,0 +1,222 @@
+package vbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+)
+
+// VBox is the narrow read-only view of VirtualBox labctl needs.
+type VBox interface {
+	Version(ctx context.Context) (Version, error)
+	// ShowVMInfo is `showvminfo VM --machinereadable`.
+	ShowVMInfo(ctx context.Context, vm string) (MachineInfo, error)
+	// NICLines are the "NIC N:" lines of the human-readable `showvminfo VM`.
+	NICLines(ctx context.Context, vm string) ([]NICLine, error)
+	HostOnlyIfs(ctx context.Context) ([]HostOnlyIf, error)
+	HostOnlyNets(ctx context.Context) ([]HostOnlyNet, error)
+	DHCPServers(ctx context.Context) ([]DHCPServer, error)
+}
+
+// ErrVMNotFound is returned when VirtualBox has no VM of that name or UUID.
+var ErrVMNotFound = errors.New("VirtualBox VM not found")
+
+// Runner runs a command and returns its output. ExecRunner is the real one;
+// tests supply their own.
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) (stdout, stderr []byte, err error)
+}
+
+// ExecRunner runs commands with os/exec.
+type ExecRunner struct{}
+
+// Run runs name with args, killing it when ctx ends.
+func (ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, []byte, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.Bytes(), errb.Bytes(), err
+}
+
+// Manager implements VBox by running VBoxManage.
+type Manager struct {
+	run  Runner
+	path string
+	log  *slog.Logger
+}
+
+// New returns a Manager running path (default "VBoxManage") through run.
+func New(run Runner, path string, log *slog.Logger) *Manager {
+	if path == "" {
+		path = "VBoxManage"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{run: run, path: path, log: log}
+}
+
+func (m *Manager) exec(ctx context.Context, args ...string) (string, error) {
+	m.log.DebugContext(ctx, "run", "cmd", m.path, "args", args)
+	out, errb, err := m.run.Run(ctx, m.path, args...)
+	if err != nil {
+		msg := strings.TrimSpace(string(errb))
+		if strings.Contains(msg, "VBOX_E_OBJECT_NOT_FOUND") || strings.Contains(msg, "Could not find a registered machine") {
+			return "", fmt.Errorf("%s %s: %w: %s", m.path, strings.Join(args, " "), ErrVMNotFound, firstLine(msg))
+		}
+		return "", fmt.Errorf("%s %s: %w: %s", m.path, strings.Join(args, " "), err, firstLine(msg))
+	}
+	return string(out), nil
+}
+
+// Version runs `VBoxManage --version`.
+func (m *Manager) Version(ctx context.Context) (Version, error) {
+	out, err := m.exec(ctx, "--version")
+	if err != nil {
+		return Version{}, err
+	}
+	v, err := ParseVersion(out)
+	if err != nil {
+		return Version{}, fmt.Errorf("%s --version: %w", m.path, err)
+	}
+	return v, nil
+}
+
+// ShowVMInfo runs `VBoxManage showvminfo VM --machinereadable`.
+func (m *Manager) ShowVMInfo(ctx context.Context, vm string) (MachineInfo, error) {
+	out, err := m.exec(ctx, "showvminfo", vm, "--machinereadable")
+	if err != nil {
+		return MachineInfo{}, err
+	}
+	mi, err := ParseMachineReadable(out)
+	if err != nil {
+		return mi, fmt.Errorf("VM %q: %w", vm, err)
+	}
+	return mi, nil
+}
+
+// NICLines runs the human-readable `VBoxManage showvminfo VM`.
+func (m *Manager) NICLines(ctx context.Context, vm string) ([]NICLine, error) {
+	out, err := m.exec(ctx, "showvminfo", vm)
+	if err != nil {
+		return nil, err
+	}
+	nics, err := ParseNICLines(out)
+	if err != nil {
+		return nil, fmt.Errorf("VM %q: %w", vm, err)
+	}
+	return nics, nil
+}
+
+// HostOnlyIfs runs `VBoxManage list hostonlyifs`.
+func (m *Manager) HostOnlyIfs(ctx context.Context) ([]HostOnlyIf, error) {
+	out, err := m.exec(ctx, "list", "hostonlyifs")
+	if err != nil {
+		return nil, err
+	}
+	return ParseHostOnlyIfs(out)
+}
+
+// HostOnlyNets runs `VBoxManage list hostonlynets` (VirtualBox 7+).
+func (m *Manager) HostOnlyNets(ctx context.Context) ([]HostOnlyNet, error) {
+	out, err := m.exec(ctx, "list", "hostonlynets")
+	if err != nil {
+		return nil, err
+	}
+	return ParseHostOnlyNets(out)
+}
+
+// DHCPServers runs `VBoxManage list dhcpservers`.
+func (m *Manager) DHCPServers(ctx context.Context) ([]DHCPServer, error) {
+	out, err := m.exec(ctx, "list", "dhcpservers")
+	if err != nil {
+		return nil, err
+	}
+	return ParseDHCPServers(out)
+}
+
+// Fake is an in-memory VBox holding raw VBoxManage outputs (typically
+// recorded fixtures) and parsing them with the real parsers, so a test of
+// a consumer also exercises the parsing. A missing VM yields ErrVMNotFound;
+// Err fails the named method ("Version", "ShowVMInfo", "NICLines",
+// "HostOnlyIfs", "HostOnlyNets", "DHCPServers").
+type Fake struct {
+	VersionOut      string
+	MachineReadable map[string]string // VM name -> --machinereadable output
+	Human           map[string]string // VM name -> human-readable output
+	HostOnlyIfsOut  string
+	HostOnlyNetsOut string
+	DHCPServersOut  string
+	Err             map[string]error
+}
+
+var _ VBox = (*Fake)(nil)
+var _ VBox = (*Manager)(nil)
+
+func (f *Fake) fail(method string) error {
+	if err := f.Err[method]; err != nil {
+		return fmt.Errorf("fake VBoxManage %s: %w", method, err)
+	}
+	return nil
+}
+
+// Version parses VersionOut.
+func (f *Fake) Version(context.Context) (Version, error) {
+	if err := f.fail("Version"); err != nil {
+		return Version{}, err
+	}
+	return ParseVersion(f.VersionOut)
+}
+
+// ShowVMInfo parses MachineReadable[vm].
+func (f *Fake) ShowVMInfo(_ context.Context, vm string) (MachineInfo, error) {
+	if err := f.fail("ShowVMInfo"); err != nil {
+		return MachineInfo{}, err
+	}
+	out, ok := f.MachineReadable[vm]
+	if !ok {
+		return MachineInfo{}, fmt.Errorf("showvminfo %q: %w", vm, ErrVMNotFound)
+	}
+	return ParseMachineReadable(out)
+}
+
+// NICLines parses Human[vm].
+func (f *Fake) NICLines(_ context.Context, vm string) ([]NICLine, error) {
+	if err := f.fail("NICLines"); err != nil {
+		return nil, err
+	}
+	out, ok := f.Human[vm]
+	if !ok {
+		return nil, fmt.Errorf("showvminfo %q: %w", vm, ErrVMNotFound)
+	}
+	return ParseNICLines(out)
+}
+
+// HostOnlyIfs parses HostOnlyIfsOut.
+func (f *Fake) HostOnlyIfs(context.Context) ([]HostOnlyIf, error) {
+	if err := f.fail("HostOnlyIfs"); err != nil {
+		return nil, err
+	}
+	return ParseHostOnlyIfs(f.HostOnlyIfsOut)
+}
+
+// HostOnlyNets parses HostOnlyNetsOut.
+func (f *Fake) HostOnlyNets(context.Context) ([]HostOnlyNet, error) {
+	if err := f.fail("HostOnlyNets"); err != nil {
+		return nil, err
+	}
+	return ParseHostOnlyNets(f.HostOnlyNetsOut)
+}
+
+// DHCPServers parses DHCPServersOut.
+func (f *Fake) DHCPServers(context.Context) ([]DHCPServer, error) {
+	if err := f.fail("DHCPServers"); err != nil {
+		return nil, err
+	}
+	return ParseDHCPServers(f.DHCPServersOut)
+}
