@@ -1,0 +1,37 @@
+package toolver
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/hashicorp/go-version"
+)
+
+// MirageRange is the mirage tool range service/unikernel/config.ml declares
+// in its first line; a test in vmctl/xen keeps the two in step.
+const MirageRange = ">= 4.9.0, < 4.12.0"
+
+// MirageConstraint is MirageRange parsed.
+var MirageConstraint = version.MustConstraints(version.NewConstraint(MirageRange))
+
+var bareRelease = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// Mirage parses `mirage --version`, which for a release prints a bare
+// "4.11.0". A pinned development checkout prints a git description
+// ("v4.11.0-3-gdeadbee") or a hash: refused, since such a version says
+// nothing about which API config.ml meets. The output is taken at its
+// word: a stale install that prints an old number is judged by it.
+func Mirage(out string) (*version.Version, error) {
+	s := firstLine(out)
+	if s == "" {
+		return nil, fmt.Errorf("mirage --version: expected a version, got no output")
+	}
+	if !bareRelease.MatchString(s) {
+		return nil, fmt.Errorf("mirage --version: expected a bare release version like 4.11.0, got %q (a development build or pin? install a release: opam install 'mirage>=4.9.0' 'mirage<4.12.0')", s)
+	}
+	v, err := version.NewVersion(s)
+	if err != nil {
+		return nil, fmt.Errorf("mirage --version: expected a release version like 4.11.0, got %q: %w", s, err)
+	}
+	return v, nil
+}
