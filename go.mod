@@ -27,4 +27,5 @@ require (
 	github.com/u-root/uio v0.0.0-20230220225925-ffce2a382923 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.3.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
 )

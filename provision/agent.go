@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/labctl/labctl/vmctl"
@@ -21,10 +22,14 @@ type AgentRequest struct {
 	StateRoot string `json:"state_root,omitempty"`
 	Plan      bool   `json:"plan,omitempty"`
 	NoResolv  bool   `json:"no_resolv,omitempty"`
+	// Deploy: the users image on dom0 and its digest; the guest kernel.
+	Deploy DeployInput `json:"deploy,omitzero"`
+	// Destroy: the guest to remove.
+	Guest string `json:"guest,omitempty"`
 }
 
 // Verbs the agent serves.
-var AgentVerbs = []string{"provision", "status", "teardown"}
+var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy"}
 
 // ServeAgent runs one verb in this process's namespace and streams
 // JSON-lines events to w: one {"type":"step"} per step as it ends, then
@@ -48,6 +53,15 @@ func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w
 				r = d.Status(ctx, emit)
 			case "teardown":
 				r = d.TeardownResult(ctx, emit)
+			case "deploy":
+				in := req.Deploy
+				if in.Kernel == "" {
+					// The process runtime's guest is labctl itself.
+					in.Kernel, _ = os.Executable()
+				}
+				r = d.Deploy(ctx, in, req.Plan, emit)
+			case "destroy":
+				r = d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest))
 			default:
 				r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", ")), Steps: []StepResult{}}
 			}

@@ -44,6 +44,11 @@ type Step struct {
 	// Apply brings the items that are not OK to their desired value. Nil
 	// for checks (preflight): their items must already be OK.
 	Apply func(ctx context.Context, items []Item) error
+	// After names the earlier steps this one builds on. A step runs once
+	// those succeeded, concurrently with steps it does not depend on
+	// (NAT rules need no bridge; dnsmasq needs the bridge's address).
+	// Nil means every earlier step.
+	After []string
 }
 
 // StepResult is what a step did.
@@ -76,6 +81,30 @@ type Result struct {
 	Drift   []string     `json:"drift,omitempty"`
 	Steps   []StepResult `json:"steps"`
 	Error   string       `json:"error,omitempty"`
+	// Guests: deploy and status.
+	Guests []GuestStatus `json:"guests,omitempty"`
+	// Sim: the simulated lab's namespaces (--target sim).
+	Sim *SimInfo `json:"sim,omitempty"`
+}
+
+// GuestStatus is one guest in a result.
+type GuestStatus struct {
+	Name    string `json:"name"`
+	MAC     string `json:"mac"`
+	IP      string `json:"ip"`
+	URL     string `json:"url"`
+	State   string `json:"state"`   // running, stopped
+	Healthy bool   `json:"healthy"` // answered the probe from dom0
+	// HostProbe: the probe from the host side ("ok" or why not); set by
+	// the host after deploy and status.
+	HostProbe string `json:"host_probe,omitempty"`
+}
+
+// SimInfo names the simulated lab's namespaces.
+type SimInfo struct {
+	HostNetns string `json:"host_netns"`
+	Dom0Netns string `json:"dom0_netns"`
+	WANNetns  string `json:"wan_netns"`
 }
 
 // Mode selects what Run does.
@@ -89,25 +118,69 @@ const (
 // ErrDrift is returned by status when something differs from the spec.
 var ErrDrift = errors.New("drift")
 
-// Run executes steps in order. It stops at the first failure: later steps
-// build on earlier ones. emit (may be nil) sees each step as it ends.
+// Run executes steps: each once the steps it builds on succeeded, steps
+// that do not depend on each other concurrently. Results come back, and
+// emit (may be nil) sees them, in list order. A failed step stops every
+// step that builds on it; the run reports the first failure in list order.
 func Run(ctx context.Context, steps []Step, mode Mode, emit func(StepResult)) ([]StepResult, error) {
-	var out []StepResult
+	n := len(steps)
+	index := map[string]int{}
+	for i, s := range steps {
+		index[s.Name] = i
+	}
+	done := make([]chan struct{}, n)
+	results := make([]*StepResult, n)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
 	delay := testStepDelay()
-	for _, s := range steps {
-		r := runStep(ctx, s, mode)
+	for i, s := range steps {
+		deps := make([]int, 0, i)
+		if s.After == nil {
+			for j := range i {
+				deps = append(deps, j)
+			}
+		} else {
+			for _, name := range s.After {
+				j, ok := index[name]
+				if !ok || j >= i {
+					panic(fmt.Sprintf("step %s: After %q is not an earlier step", s.Name, name))
+				}
+				deps = append(deps, j)
+			}
+		}
+		go func() {
+			defer close(done[i])
+			for _, j := range deps {
+				<-done[j]
+				if results[j] == nil || results[j].Status == StatusFailed {
+					return // not run: what it builds on failed
+				}
+			}
+			r := runStep(ctx, s, mode)
+			if delay > 0 {
+				time.Sleep(delay)
+			}
+			results[i] = &r
+		}()
+	}
+	var out []StepResult
+	var firstErr error
+	for i := range steps {
+		<-done[i]
+		if results[i] == nil {
+			continue
+		}
+		r := *results[i]
 		out = append(out, r)
 		if emit != nil {
 			emit(r)
 		}
-		if r.Status == StatusFailed {
-			return out, fmt.Errorf("step %s: %s", r.Step, r.Error)
-		}
-		if delay > 0 {
-			time.Sleep(delay)
+		if r.Status == StatusFailed && firstErr == nil {
+			firstErr = fmt.Errorf("step %s: %s", r.Step, r.Error)
 		}
 	}
-	return out, nil
+	return out, firstErr
 }
 
 // testStepDelay lets the crash test kill provision between steps

@@ -125,3 +125,37 @@ func TestJournalRejectsGarbage(t *testing.T) {
 		t.Fatalf("garbage journal accepted: %v", err)
 	}
 }
+
+// Steps that do not depend on each other run concurrently; results still
+// come in list order, and a failure stops only what builds on it.
+func TestRunDependencies(t *testing.T) {
+	release := make(chan struct{})
+	slow := Step{Name: "slow", After: []string{}, Observe: func(context.Context) ([]Item, error) {
+		<-release // finishes only after "fast" ran
+		return []Item{ok("slow", "1", "1")}, nil
+	}}
+	fast := Step{Name: "fast", After: []string{}, Observe: func(context.Context) ([]Item, error) {
+		close(release)
+		return []Item{ok("fast", "1", "1")}, nil
+	}}
+	failing := &fakeStep{name: "failing", have: "0", want: "1", applyErr: errors.New("boom")}
+	fs := failing.step()
+	fs.After = []string{}
+	dependent := &fakeStep{name: "dependent", have: "0", want: "1"}
+	ds := dependent.step()
+	ds.After = []string{"failing"}
+	independent := &fakeStep{name: "independent", have: "0", want: "1"}
+	is := independent.step()
+	is.After = []string{"fast"}
+	var order []string
+	res, err := Run(context.Background(), []Step{slow, fast, fs, ds, is}, ModeApply, func(r StepResult) { order = append(order, r.Step) })
+	if err == nil || !strings.Contains(err.Error(), "step failing: boom") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Join(order, ",") != "slow,fast,failing,independent" || len(res) != 4 {
+		t.Fatalf("emitted %v", order)
+	}
+	if dependent.applies != 0 || independent.applies != 1 {
+		t.Fatalf("dependent ran %d times, independent %d", dependent.applies, independent.applies)
+	}
+}

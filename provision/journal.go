@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labctl/labctl/netsetup"
@@ -80,6 +81,8 @@ func (e Entry) String() string {
 		return "started " + e.Name
 	case KindDir:
 		return "created " + e.Path
+	case KindGuest:
+		return "started guest " + e.Name
 	}
 	return e.Kind
 }
@@ -97,6 +100,7 @@ func boolp(b bool) *bool { return &b }
 // and Netns say which kernel state it describes; a journal from another
 // boot or another namespace is stale and set aside at open.
 type Journal struct {
+	mu      sync.Mutex // steps run concurrently
 	path    string
 	Schema  int     `json:"schema"`
 	Lab     string  `json:"lab"`
@@ -150,6 +154,12 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 
 // Has reports whether an entry for the same object is recorded.
 func (j *Journal) Has(e Entry) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.has(e)
+}
+
+func (j *Journal) has(e Entry) bool {
 	id := e.id()
 	for _, x := range j.Entries {
 		if x.id() == id {
@@ -159,9 +169,16 @@ func (j *Journal) Has(e Entry) bool {
 	return false
 }
 
+// List returns a copy of the entries.
+func (j *Journal) List() []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Entry(nil), j.Entries...)
+}
+
 // Find returns the first entry matching kind and pred.
 func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
-	for _, x := range j.Entries {
+	for _, x := range j.List() {
 		if x.Kind == kind && (pred == nil || pred(x)) {
 			return x, true
 		}
@@ -172,7 +189,9 @@ func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
 // Record appends e unless the object is already recorded, and persists
 // the journal before returning: only then may the change happen.
 func (j *Journal) Record(e Entry) error {
-	if j.Has(e) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.has(e) {
 		return nil
 	}
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
@@ -182,6 +201,8 @@ func (j *Journal) Record(e Entry) error {
 
 // Forget drops the entry for the same object as e (after teardown undid it).
 func (j *Journal) Forget(e Entry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	id := e.id()
 	out := j.Entries[:0]
 	for _, x := range j.Entries {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )
 
@@ -25,6 +26,8 @@ type Options struct {
 	// IPT and Sysctl replace the real tools (tests); nil means real.
 	IPT    netsetup.IPTables
 	Sysctl netsetup.Sysctl
+	// Runtime boots guests; nil means the spec's (process only, for now).
+	Runtime vmctl.Runtime
 }
 
 // StateDir is the lab's state directory under root.
@@ -92,6 +95,10 @@ func Open(o Options) (*Dom0, func(), error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	d.Runtime = o.Runtime
+	if d.Runtime == nil {
+		d.Runtime = &vmctl.Process{Log: d.Log}
+	}
 	return d, func() { h.Close(); lock.Close() }, nil
 }
 
@@ -113,10 +120,31 @@ func (d *Dom0) Provision(ctx context.Context, plan bool, emit func(StepResult)) 
 	return r
 }
 
-// Status observes every step and reports drift; it changes nothing.
+// Deploy converges the network, then the guests.
+func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(StepResult)) Result {
+	mode := ModeApply
+	if plan {
+		mode = ModePlan
+	}
+	steps, err := Run(ctx, d.DeploySteps(in), mode, emit)
+	r := d.result("deploy", steps, err)
+	r.Plan = plan
+	r.Guests = d.guestStatuses(steps)
+	return r
+}
+
+// Status observes every step (and the deployed guests) and reports drift;
+// it changes nothing.
 func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
-	steps, err := Run(ctx, d.Steps(), ModePlan, emit)
+	all := d.Steps()
+	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
+		// Desired guests are those of the spec with what was last
+		// deployed (the host re-sends the image on deploy, not status).
+		all = d.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel})
+	}
+	steps, err := Run(ctx, all, ModePlan, emit)
 	r := d.result("status", steps, err)
+	r.Guests = d.guestStatuses(steps)
 	if r.OK && len(r.Drift) > 0 {
 		r.OK = false
 		r.Error = ErrDrift.Error()
@@ -134,6 +162,30 @@ func (d *Dom0) TeardownResult(ctx context.Context, emit func(StepResult)) Result
 		}
 	}
 	return d.result("teardown", steps, err)
+}
+
+// guestStatuses reads each deployed guest's state from its step's items.
+func (d *Dom0) guestStatuses(steps []StepResult) []GuestStatus {
+	gs, _ := ReadGuests(d.StateDir)
+	var out []GuestStatus
+	for _, g := range gs {
+		st := GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(), State: "unknown"}
+		for _, s := range steps {
+			if s.Step != "guest "+g.Name {
+				continue
+			}
+			for _, it := range s.Items {
+				switch it.Name {
+				case "state":
+					st.State = it.Observed
+				case "probe from dom0":
+					st.Healthy = it.OK
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 func (d *Dom0) result(cmd string, steps []StepResult, err error) Result {

@@ -28,6 +28,23 @@ func DefaultSpecYAML() []byte { return bytes.Clone(defaultSpecYAML) }
 type Spec struct {
 	Lab     string  `yaml:"lab" json:"lab"`
 	Network Network `yaml:"network" json:"network"`
+	Guests  Guests  `yaml:"guests" json:"guests"`
+	Users   Users   `yaml:"users" json:"users"`
+}
+
+// Guests are the authentication service's instances.
+type Guests struct {
+	Name     string `yaml:"name" json:"name"`         // guests are <name>-1 … <name>-N
+	Replicas int    `yaml:"replicas" json:"replicas"` // N
+	Runtime  string `yaml:"runtime" json:"runtime"`   // process (sim) or xen
+	Port     int    `yaml:"port" json:"port"`
+	Memory   int    `yaml:"memory" json:"memory"` // MiB, xen
+}
+
+// Users configures the users image.
+type Users struct {
+	// Iterations of PBKDF2-SHA256 for passwords added with `labctl users add`.
+	Iterations int `yaml:"iterations" json:"iterations"`
 }
 
 // Network is dom0's side of the lab.
@@ -143,6 +160,10 @@ func sectionName(goType string) string {
 		return "network"
 	case "DHCP":
 		return "network.dhcp"
+	case "Guests":
+		return "guests"
+	case "Users":
+		return "users"
 	}
 	return goType
 }
@@ -236,7 +257,38 @@ func (s Spec) Validate() error {
 	if time.Duration(n.DHCP.Lease) < 2*time.Minute {
 		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at least 2m (dnsmasq's minimum)")
 	}
+	g := s.Guests
+	if g.Name == "" || len(g.Name) > 20 || !labNameRE.MatchString(g.Name) {
+		add("guests.name", g.Name, "a name of 1-20 lower-case letters, digits and '-', starting with a letter")
+	}
+	if g.Replicas < 1 || g.Replicas > MaxReplicas {
+		add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("a number of guests from 1 to %d", MaxReplicas))
+	} else if errS == nil && errE == nil && start.Is4() && end.Is4() && !end.Less(start) && rangeSize(start, end) < g.Replicas {
+		add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("at most %d guests: each is pinned to an address of the DHCP range", rangeSize(start, end)))
+	}
+	if g.Runtime != "process" && g.Runtime != "xen" {
+		add("guests.runtime", g.Runtime, "process (the simulated lab's guests) or xen")
+	}
+	if g.Port < 1 || g.Port > 65535 {
+		add("guests.port", fmt.Sprint(g.Port), "a TCP port 1-65535")
+	}
+	if g.Memory < 16 || g.Memory > 4096 {
+		add("guests.memory", fmt.Sprint(g.Memory), "MiB from 16 to 4096 (16 is too little for the article's unikernel; 32 works)")
+	}
+	if s.Users.Iterations < 1000 || s.Users.Iterations > 10_000_000 {
+		add("users.iterations", fmt.Sprint(s.Users.Iterations), "PBKDF2 iterations from 1000 to 10000000")
+	}
 	return errors.Join(errs...)
+}
+
+// MaxReplicas bounds one lab's guests (one /24's worth).
+const MaxReplicas = 250
+
+func rangeSize(start, end netip.Addr) int {
+	a, b := start.As4(), end.As4()
+	x := int(a[0])<<24 | int(a[1])<<16 | int(a[2])<<8 | int(a[3])
+	y := int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+	return y - x + 1
 }
 
 // Subnet is the lab's network prefix (masked bridge address).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )
 
@@ -29,6 +30,8 @@ type Dom0 struct {
 	Log      *slog.Logger
 	// NoResolv: dnsmasq forwards no DNS (the sim's WAN is a dead end).
 	NoResolv bool
+	// Runtime boots the guests (deploy, destroy, teardown of guests).
+	Runtime vmctl.Runtime
 }
 
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
@@ -55,10 +58,13 @@ func (d *Dom0) Steps() []Step {
 		{Name: "bridge", Observe: d.observeBridge, Apply: d.applyBridge},
 		{Name: "uplink", Observe: d.observeUplink, Apply: d.applyUplink},
 		{Name: "address", Observe: d.observeAddress, Apply: d.applyAddress},
-		{Name: "promisc", Observe: d.observePromisc, Apply: d.applyPromisc},
-		{Name: "forwarding", Observe: d.observeForwarding, Apply: d.applyForwarding},
-		{Name: "nat", Observe: d.observeNAT, Apply: d.applyNAT},
-		{Name: "dnsmasq", Observe: d.observeDnsmasq, Apply: d.applyDnsmasq},
+		// The link steps share one netlink handle: they stay one chain.
+		{Name: "promisc", Observe: d.observePromisc, Apply: d.applyPromisc, After: []string{"address"}},
+		// A sysctl and the rules (which name the bridge but need no link)
+		// run beside the link chain.
+		{Name: "forwarding", Observe: d.observeForwarding, Apply: d.applyForwarding, After: []string{"preflight"}},
+		{Name: "nat", Observe: d.observeNAT, Apply: d.applyNAT, After: []string{"preflight"}},
+		{Name: "dnsmasq", Observe: d.observeDnsmasq, Apply: d.applyDnsmasq, After: []string{"promisc"}},
 	}
 }
 
@@ -107,7 +113,7 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	} else {
 		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
 	}
-	tc := openToolCache(d.StateDir)
+	tc := openToolCache(filepath.Dir(d.StateDir))
 	items = append(items, dnsmasqItem(ctx, tc))
 	items = append(items, d.iptablesItem(ctx, tc))
 	tc.save()
@@ -180,7 +186,7 @@ func (d *Dom0) observeBridge(ctx context.Context) ([]Item, error) {
 		}
 	}
 	// Bridges labctl created for an earlier spec and no longer wants.
-	for _, e := range d.Journal.Entries {
+	for _, e := range d.Journal.List() {
 		if e.Kind != KindLinkCreated || e.Link == n.Bridge {
 			continue
 		}
@@ -204,7 +210,7 @@ func (d *Dom0) applyBridge(ctx context.Context, _ []Item) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range d.Journal.Entries {
+	for _, e := range d.Journal.List() {
 		if e.Kind == KindLinkCreated && e.Link != n.Bridge {
 			if _, there := netsetup.FindLink(ls, e.Link); there {
 				if err := netsetup.RemoveLink(d.NL, e.Link); err != nil {

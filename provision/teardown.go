@@ -18,8 +18,9 @@ import (
 // what comes back, even if the spec changed since.
 func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResult, error) {
 	var out []StepResult
-	for i := len(d.Journal.Entries) - 1; i >= 0; i-- {
-		e := d.Journal.Entries[i]
+	entries := d.Journal.List()
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
 		start := time.Now()
 		r := StepResult{Step: "undo " + e.Kind, Detail: e.String(), Status: StatusChanged}
 		err := d.undo(ctx, e)
@@ -93,6 +94,8 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 		return d.removeTableIfEmpty(ctx, e.Table)
 	case KindProcess:
 		return netsetup.StopDaemon(ctx, e.Path, e.Name, "--conf-file="+e.Conf)
+	case KindGuest:
+		return d.undoGuest(ctx, e)
 	case KindDir:
 		if err := os.RemoveAll(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", e.Path, err)

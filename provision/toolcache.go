@@ -27,8 +27,10 @@ type toolEntry struct {
 	Version string `json:"version"`
 }
 
-func openToolCache(stateDir string) *toolCache {
-	c := &toolCache{path: filepath.Join(stateDir, "tools.json"), Entries: map[string]toolEntry{}}
+// openToolCache opens the cache shared by every lab under the state root:
+// the tools are the machine's, not a lab's.
+func openToolCache(stateRoot string) *toolCache {
+	c := &toolCache{path: filepath.Join(stateRoot, "tools.json"), Entries: map[string]toolEntry{}}
 	if b, err := os.ReadFile(c.path); err == nil {
 		json.Unmarshal(b, c) // a damaged cache is only a cache: start over
 		if c.Entries == nil {

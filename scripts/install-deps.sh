@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages labctl needs on a machine with Go.
 #   --test  also the tools the test suite uses
 set -euo pipefail
-pkgs=(dnsmasq-base iptables nftables iproute2 procps curl ca-certificates)
+pkgs=(dnsmasq-base dnsmasq-utils iptables nftables iproute2 procps curl ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(busybox openssh-server openssh-client shellcheck)
 fi

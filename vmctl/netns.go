@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 
@@ -119,30 +118,7 @@ func (t *tail) Write(p []byte) (int, error) {
 
 // startIn forks cmd from a thread inside the named namespace.
 func startIn(name string, cmd *exec.Cmd) error {
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("network namespace %s: %w", name, err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("current network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering %s: %w", name, err)
-	}
-	startErr := cmd.Start()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked and dies with this goroutine: it must
-		// never run other goroutines in the wrong namespace.
-		return errors.Join(startErr, fmt.Errorf("leaving %s: %w", name, err))
-	}
-	runtime.UnlockOSThread()
-	return startErr
+	return inNetns(name, cmd.Start)
 }
 
 // HandleAt opens a netlink handle in the named namespace; close it with

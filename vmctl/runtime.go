@@ -19,6 +19,7 @@ type GuestSpec struct {
 	StateDir string           // per-guest directory: config, pidfile, console log
 	Memory   int              // MiB (xen)
 	Extra    string           // boot arguments (xen extra=)
+	Port     int              // the service's TCP port (8088)
 }
 
 // GuestState is what a runtime observes about one guest.

@@ -94,6 +94,12 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newAgentCmd(a),
 		newUpCmd(a),
 		newDownCmd(a),
+		newGuestCmd(a),
+		newUsersCmd(a),
+		newDeployCmd(a),
+		newDestroyCmd(a),
+		newLogsCmd(a),
+		newCheckCmd(a),
 	)
 	return root
 }

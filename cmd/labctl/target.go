@@ -31,7 +31,12 @@ func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, pl
 	if err != nil {
 		return provision.Result{}, err
 	}
-	req := provision.AgentRequest{Spec: spec, StateRoot: a.stateRoot, Plan: plan}
+	return a.runOnDom0With(ctx, cmd, spec, verb, provision.AgentRequest{Plan: plan})
+}
+
+// runOnDom0With runs one agent verb with a prepared request.
+func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provision.Spec, verb string, req provision.AgentRequest) (provision.Result, error) {
+	req.Spec, req.StateRoot = spec, a.stateRoot
 	progress := a.progress(cmd.ErrOrStderr())
 	var res provision.Result
 	switch a.target {
@@ -58,6 +63,7 @@ func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, pl
 		return res, &exitError{exitUsage, fmt.Errorf("--target %q: expected local or sim", a.target)}
 	}
 	res.Target = a.target
+	res.Sim = a.simInfo(spec)
 	return res, nil
 }
 
@@ -83,7 +89,7 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 		return enc.Encode(r)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	if r.Command == "teardown" {
+	if r.Command == "teardown" || r.Command == "destroy" {
 		fmt.Fprintln(tw, "UNDO\tSTATUS\tWHAT")
 		for _, s := range r.Steps {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(s.Step, "undo "), s.Status, s.Detail)
@@ -100,6 +106,12 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 			}
 		}
 	}
+	if len(r.Guests) > 0 {
+		fmt.Fprintln(tw, "\nGUEST\tMAC\tIP\tSTATE\tHEALTHY\tFROM HOST")
+		for _, g := range r.Guests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", g.Name, g.MAC, g.IP, g.State, g.Healthy, g.HostProbe)
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -114,6 +126,8 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 		fmt.Fprintf(w, "\nlab %s: already converged, nothing changed\n", r.Lab)
 	case r.Command == "provision" && r.OK:
 		fmt.Fprintf(w, "\nlab %s: converged\n", r.Lab)
+	case r.Command == "deploy" && r.OK && !r.Plan:
+		fmt.Fprintf(w, "\nlab %s: %d guests healthy from dom0 and the host\n", r.Lab, len(r.Guests))
 	case r.Command == "status" && r.OK:
 		fmt.Fprintf(w, "\nlab %s: as specified, no drift\n", r.Lab)
 	case r.Command == "teardown" && r.OK && len(r.Steps) == 0:

@@ -12,7 +12,7 @@ import (
 func newUpCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Bring the whole lab up: the simulated VM, then provision",
+		Short: "Bring the whole lab up: the simulated VM, provision, users image, deploy, check",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
@@ -25,17 +25,27 @@ func newUpCmd(a *app) *cobra.Command {
 			if err := a.simUp(cmd, spec); err != nil {
 				return err
 			}
-			r, err := a.runOnDom0(cmd.Context(), cmd, "provision", false)
+			// deploy converges dom0's network first, then the guests.
+			r, err := a.deploy(cmd, spec, false)
 			if err != nil {
 				return err
 			}
-			if err := a.finish(cmd, r); err != nil {
+			if !r.OK {
+				return a.finish(cmd, r)
+			}
+			reports, err := a.check(cmd.Context(), spec, r.Guests, "john", "password")
+			if err != nil {
 				return err
 			}
-			host, dom0, _ := vmctl.SimNames(spec.Lab)
-			fmt.Fprintf(cmd.OutOrStdout(), "\nlab %s is up. Try: sudo ip netns exec %s ping -c1 %s   (host → dom0's br0)\n",
-				spec.Lab, host, spec.BridgeAddr().Addr())
-			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash\n", dom0)
+			if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
+				return err
+			}
+			if err := a.printCheck(cmd.ErrOrStderr(), reports); err != nil {
+				return err
+			}
+			a.printTry(cmd.OutOrStdout(), spec, r)
+			_, dom0, _ := vmctl.SimNames(spec.Lab)
+			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: labctl down --target sim --lab %s\n", dom0, spec.Lab)
 			return nil
 		},
 	}

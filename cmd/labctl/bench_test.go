@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/vmctl"
+)
+
+var (
+	buildOnce sync.Once
+	builtExe  string
+	buildErr  error
+)
+
+// realLabctl builds the labctl binary once: benchmarks time the real
+// command, not the test binary standing in for it.
+func realLabctl(b *testing.B) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "labctl-bench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtExe = filepath.Join(dir, "labctl")
+		out, err := exec.Command("go", "build", "-o", builtExe, ".").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			b.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return builtExe
+}
+
+// baselineScript is the same cold provision as plain commands: what a
+// person (or the article's Vagrant recipe) would write, with no checks.
+const baselineScript = `set -e
+mac=$(ip -o link show eth1 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
+ip link add br0 type bridge
+ip link set br0 address "$mac"
+ip link set br0 up
+ip link set eth1 master br0
+ip addr add 192.168.77.2/24 dev br0
+ip addr del 192.168.77.2/24 dev eth1
+ip link set eth1 promisc on
+sysctl -qw net.ipv4.ip_forward=1
+iptables -t nat -N LABCTL-POST
+iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 224.0.0.0/24 -m comment --comment labctl:b -j RETURN
+iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 255.255.255.255/32 -m comment --comment labctl:b -j RETURN
+iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 ! -d 192.168.77.0/24 -m comment --comment labctl:b -j MASQUERADE
+iptables -t nat -I POSTROUTING 1 -m comment --comment labctl:b -j LABCTL-POST
+iptables -N LABCTL-FWD
+iptables -A LABCTL-FWD -i br0 -m comment --comment labctl:b -j ACCEPT
+iptables -A LABCTL-FWD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment labctl:b -j ACCEPT
+iptables -I FORWARD 1 -m comment --comment labctl:b -j LABCTL-FWD
+mkdir -p "$1"
+cat > "$1/dnsmasq.conf" <<EOC
+interface=br0
+except-interface=lo
+bind-dynamic
+no-resolv
+dhcp-range=192.168.77.3,192.168.77.200,255.255.255.0,3600
+dhcp-leasefile=$1/leases
+pid-file=$1/pid
+EOC
+dnsmasq --conf-file="$1/dnsmasq.conf"
+`
+
+// benchLab is a lab whose namespaces are re-created for every iteration.
+func benchLab(b *testing.B) (*labtest.Lab, func()) {
+	l := labtest.New(b, "lb", realLabctl(b))
+	fresh := func() {
+		ctx := context.Background()
+		if err := vmctl.SimDown(ctx, l.Name, discard()); err != nil {
+			b.Fatal(err)
+		}
+		os.RemoveAll(l.StateDir())
+		l.MustRun("sim", "up")
+	}
+	return l, fresh
+}
+
+// BenchmarkProvisionCold times `labctl provision --target sim` on a fresh
+// simulated dom0 (the whole command: host side, agent in dom0, every step).
+func BenchmarkProvisionCold(b *testing.B) {
+	l, fresh := benchLab(b)
+	for b.Loop() {
+		b.StopTimer()
+		fresh()
+		b.StartTimer()
+		l.MustRun("provision", "--target", "sim")
+	}
+}
+
+// BenchmarkProvisionShellBaseline times the same steps as a shell script
+// of ip/sysctl/iptables/dnsmasq commands, run in the fresh dom0.
+func BenchmarkProvisionShellBaseline(b *testing.B) {
+	l, fresh := benchLab(b)
+	script := filepath.Join(b.TempDir(), "baseline.sh")
+	if err := os.WriteFile(script, []byte(baselineScript), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		fresh()
+		dir := filepath.Join(l.StateDir(), "baseline")
+		b.StartTimer()
+		out, err := exec.Command("ip", "netns", "exec", l.Dom0NS(), "sh", script, dir).CombinedOutput()
+		b.StopTimer()
+		if err != nil {
+			b.Fatalf("baseline: %v\n%s", err, out)
+		}
+		// The baseline's dnsmasq is not labctl's: stop it with the lab.
+		vmctl.KillNetnsProcs(context.Background(), l.Dom0NS(), discard())
+		b.StartTimer()
+	}
+}
+
+// BenchmarkProvisionConverged times a re-run on a converged lab.
+func BenchmarkProvisionConverged(b *testing.B) {
+	l, fresh := benchLab(b)
+	fresh()
+	l.MustRun("provision", "--target", "sim")
+	for b.Loop() {
+		out := l.MustRun("provision", "--target", "sim")
+		if !strings.Contains(out, "nothing changed") {
+			b.Fatalf("converged run changed something:\n%s", out)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/service/check"
+	"github.com/labctl/labctl/service/users"
+	"github.com/labctl/labctl/vmctl"
+	"github.com/spf13/cobra"
+)
+
+// buildImage turns the lab's users directory into the users image under
+// the state directory (seeding the demo user into an empty lab) and
+// returns its path and digest.
+func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec) (string, string, error) {
+	d, err := a.usersDir(spec)
+	if err != nil {
+		return "", "", err
+	}
+	seeded, err := users.SeedDemo(d)
+	if err != nil {
+		return "", "", fmt.Errorf("users: %w", err)
+	}
+	if seeded {
+		a.log.Warn("the lab had no users: added the article's demo user john/password (demo only; labctl users add/remove to change)")
+	}
+	img, err := d.Image()
+	if err != nil {
+		return "", "", fmt.Errorf("users image: %w", err)
+	}
+	dir := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(dir, "users.img")
+	if _, err := users.WriteImage(path, img); err != nil {
+		return "", "", err
+	}
+	return path, users.ImageSHA256(img), nil
+}
+
+// hostDial dials from the host side: the sim's <lab>-host namespace, or
+// this machine.
+func (a *app) hostDial(spec provision.Spec) check.DialFunc {
+	if a.target == targetSim {
+		host, _, _ := vmctl.SimNames(spec.Lab)
+		return vmctl.DialIn(host)
+	}
+	var d net.Dialer
+	return d.DialContext
+}
+
+// probeFromHost asks each guest the contract's cheapest question from the
+// host side, and records the answer in the result.
+func (a *app) probeFromHost(ctx context.Context, spec provision.Spec, r *provision.Result) []string {
+	dial := a.hostDial(spec)
+	var failed []string
+	for i := range r.Guests {
+		g := &r.Guests[i]
+		host := net.JoinHostPort(g.IP, strconv.Itoa(spec.Guests.Port))
+		var err error
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			var status int
+			var body string
+			status, _, body, err = check.Do(ctx, dial, host, "GET", "/health", time.Second)
+			if err == nil && (status != 401 || body != "No user given\n") {
+				err = fmt.Errorf("answered %d %q", status, body)
+			}
+			if err == nil || time.Now().After(deadline) || !g.Healthy {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			g.HostProbe = err.Error()
+			failed = append(failed, g.Name+": "+err.Error())
+		} else {
+			g.HostProbe = "ok"
+		}
+	}
+	return failed
+}
+
+func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
+	if a.target != targetSim {
+		return nil
+	}
+	h, d, w := vmctl.SimNames(spec.Lab)
+	return &provision.SimInfo{HostNetns: h, Dom0Netns: d, WANNetns: w}
+}
+
+func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provision.Result, error) {
+	img, sum, err := a.buildImage(cmd, spec)
+	if err != nil {
+		return provision.Result{}, err
+	}
+	r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "deploy", provision.AgentRequest{Plan: plan, Deploy: provision.DeployInput{Image: img, ImageSHA: sum}})
+	if err != nil {
+		return r, err
+	}
+	r.Sim = a.simInfo(spec)
+	if r.OK && !plan {
+		if failed := a.probeFromHost(cmd.Context(), spec, &r); len(failed) > 0 {
+			r.OK = false
+			r.Error = "healthy from dom0 but not from the host: " + strings.Join(failed, "; ")
+		}
+	}
+	return r, nil
+}
+
+func newDeployCmd(a *app) *cobra.Command {
+	var plan bool
+	var replicas int
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("replicas") {
+				spec.Guests.Replicas = replicas
+				if err := spec.Validate(); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--replicas: %w", err)}
+				}
+			}
+			r, err := a.deploy(cmd, spec, plan)
+			if err != nil {
+				return err
+			}
+			if err := a.finish(cmd, r); err != nil {
+				return err
+			}
+			if !a.jsonOut && !plan {
+				a.printTry(cmd.OutOrStdout(), spec, r)
+			}
+			return nil
+		},
+	}
+	addTargetFlags(cmd, a)
+	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
+	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
+	return cmd
+}
+
+// printTry shows each guest's URL and the exact command to try it.
+func (a *app) printTry(w io.Writer, spec provision.Spec, r provision.Result) {
+	host, _, _ := vmctl.SimNames(spec.Lab)
+	fmt.Fprintln(w)
+	for _, g := range r.Guests {
+		line := fmt.Sprintf("curl -s '%s?user=john&password=password'", g.URL)
+		if a.target == targetSim {
+			line = "sudo ip netns exec " + host + " " + line
+		}
+		fmt.Fprintf(w, "%s  %s\n  try: %s\n", g.Name, g.URL, line)
+	}
+}
+
+func newDestroyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "destroy GUEST",
+		Short: "Stop one guest and remove its pin and lease (deploy brings it back)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "destroy", provision.AgentRequest{Guest: args[0]})
+			if err != nil {
+				return err
+			}
+			if !r.OK {
+				return &exitError{exitFail, fmt.Errorf("destroy %s: %s", args[0], r.Error)}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "destroyed %s\n", args[0])
+			return nil
+		},
+	}
+	addTargetFlags(cmd, a)
+	return cmd
+}
+
+func newLogsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs GUEST",
+		Short: "Print a guest's console log",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			if err := validGuestName(args[0]); err != nil {
+				return &exitError{exitUsage, err}
+			}
+			p := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "guests", args[0], "console.log")
+			f, err := os.Open(p)
+			if err != nil {
+				return &exitError{exitFail, fmt.Errorf("no console log for guest %s in lab %s: %w", args[0], spec.Lab, err)}
+			}
+			defer f.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), f)
+			return err
+		},
+	}
+}
+
+func validGuestName(n string) error {
+	if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+		return fmt.Errorf("guest %q: expected a guest name like auth-1", n)
+	}
+	return nil
+}
+
+func newCheckCmd(a *app) *cobra.Command {
+	var junit, user string
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Probe every guest's auth contract from the host (valid, wrong password, unknown user, missing parameters, hostile input)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			password := "password"
+			if fromStdin {
+				if password, err = readPassword(cmd, true); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			}
+			st, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+			if err != nil {
+				return err
+			}
+			if len(st.Guests) == 0 {
+				return &exitError{exitFail, fmt.Errorf("lab %s has no guests: run labctl deploy", spec.Lab)}
+			}
+			reports, err := a.check(cmd.Context(), spec, st.Guests, user, password)
+			if err != nil {
+				return err
+			}
+			if junit != "" {
+				f, err := os.Create(junit)
+				if err != nil {
+					return err
+				}
+				if err := check.WriteJUnit(f, reports); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+			}
+			return a.printCheck(cmd.OutOrStdout(), reports)
+		},
+	}
+	addTargetFlags(cmd, a)
+	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE")
+	cmd.Flags().StringVar(&user, "user", "john", "a user the guests store")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read that user's password from stdin (default: the demo password)")
+	return cmd
+}
+
+func (a *app) check(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, user, password string) ([]check.Report, error) {
+	dial := a.hostDial(spec)
+	var reports []check.Report
+	for _, g := range guests {
+		rep, err := check.Run(ctx, g.URL, check.ProbeCases(user, password), check.Options{Guest: g.Name, Dial: dial})
+		if err != nil {
+			return nil, fmt.Errorf("checking %s: %w", g.Name, err)
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+func (a *app) printCheck(w io.Writer, reports []check.Report) error {
+	var failed []string
+	for _, r := range reports {
+		for _, f := range r.Failures() {
+			failed = append(failed, fmt.Sprintf("%s: %s: expected %s, got %s%s", r.Guest, f.Name, f.Expected, f.Got, errSuffix(f.Error)))
+		}
+	}
+	if a.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"schema": provision.SchemaVersion, "command": "check", "ok": len(failed) == 0, "guests": reports}); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GUEST\tURL\tPASSED\tFAILED\tMS")
+		for _, r := range reports {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\n", r.Guest, r.URL, r.Passed, r.Failed, r.DurationMS)
+		}
+		tw.Flush()
+	}
+	if len(failed) > 0 {
+		return &exitError{exitFail, fmt.Errorf("check failed:\n  %s", strings.Join(failed, "\n  "))}
+	}
+	return nil
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " (" + e + ")"
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/service/users"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func (a *app) usersDir(spec provision.Spec) (users.Dir, error) {
+	dir, err := provision.EnsureStateDir(a.stateRoot, spec.Lab)
+	if err != nil {
+		return users.Dir{}, err
+	}
+	return users.Dir{Path: filepath.Join(dir, "users"), Iterations: spec.Users.Iterations}, nil
+}
+
+func newUsersCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "users",
+		Short: "Manage the lab's users (the auth service's store); deploy puts them in the users image",
+	}
+	var fromStdin bool
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a user; the password comes from a no-echo prompt or --password-stdin",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			d, err := a.usersDir(spec)
+			if err != nil {
+				return err
+			}
+			if err := users.CheckName(args[0]); err != nil {
+				return &exitError{exitUsage, err}
+			}
+			pw, err := readPassword(cmd, fromStdin)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			if err := d.Add(args[0], pw); err != nil {
+				var fe *users.FieldError
+				if errors.As(err, &fe) || errors.Is(err, users.ErrExists) {
+					return &exitError{exitUsage, err}
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "added %s; run labctl deploy to put it in the guests' users image\n", args[0])
+			return nil
+		},
+	}
+	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			d, err := a.usersDir(spec)
+			if err != nil {
+				return err
+			}
+			if err := d.Remove(args[0]); err != nil {
+				if errors.Is(err, users.ErrNotFound) {
+					return &exitError{exitUsage, err}
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "removed %s; run labctl deploy to update the guests\n", args[0])
+			return nil
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the users, one per line",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := a.loadSpec()
+			if err != nil {
+				return err
+			}
+			d, err := a.usersDir(spec)
+			if err != nil {
+				return err
+			}
+			names, err := d.List()
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				fmt.Fprintln(cmd.OutOrStdout(), n)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(add, remove, list)
+	return cmd
+}
+
+// readPassword reads a password without echo from the terminal, or the
+// first line of stdin. It never logs or prints it.
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	if !fromStdin {
+		f, ok := in.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", errors.New("no terminal for the password prompt: pipe it with --password-stdin")
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("reading password: %w", err)
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "again: ")
+		b2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("reading password: %w", err)
+		}
+		if string(b) != string(b2) {
+			return "", errors.New("the passwords differ")
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,430 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/service/check"
+	"github.com/labctl/labctl/vmctl"
+)
+
+// KindGuest records a guest labctl started: Name, Path (its state
+// directory, holding guest.json). Undo stops it and removes its pin.
+const KindGuest = "guest"
+
+// GuestRecord is what labctl knows about one deployed guest, kept in
+// <state>/guests/<name>/guest.json.
+type GuestRecord struct {
+	Name     string `json:"name"`
+	Index    int    `json:"index"`
+	Runtime  string `json:"runtime"`
+	MAC      string `json:"mac"`
+	IP       string `json:"ip"`
+	Port     int    `json:"port"`
+	Bridge   string `json:"bridge"`
+	Image    string `json:"image"`
+	ImageSHA string `json:"image_sha256"`
+	Kernel   string `json:"kernel"`
+	KernelID string `json:"kernel_id"`
+	StateDir string `json:"state_dir"`
+}
+
+// URL is the guest's service address.
+func (g GuestRecord) URL() string { return fmt.Sprintf("http://%s:%d/", g.IP, g.Port) }
+
+// DeployInput is what deploy needs besides the spec: the users image
+// (already on dom0) and the guest kernel (for the process runtime, the
+// labctl binary itself).
+type DeployInput struct {
+	Image    string `json:"image"`
+	ImageSHA string `json:"image_sha256"`
+	Kernel   string `json:"kernel,omitempty"`
+}
+
+func (d *Dom0) guestsDir() string { return filepath.Join(d.StateDir, "guests") }
+
+// desiredGuests lists the spec's guests with their identities.
+func (d *Dom0) desiredGuests(in DeployInput) []GuestRecord {
+	s := d.Spec
+	start, _ := netip.ParseAddr(s.Network.DHCP.Start)
+	kid := fileID(in.Kernel)
+	var out []GuestRecord
+	ip := start
+	for i := 1; i <= s.Guests.Replicas; i++ {
+		name := fmt.Sprintf("%s-%d", s.Guests.Name, i)
+		out = append(out, GuestRecord{
+			Name: name, Index: i, Runtime: s.Guests.Runtime,
+			MAC: vmctl.GuestMAC(s.Lab, name).String(), IP: ip.String(), Port: s.Guests.Port,
+			Bridge: s.Network.Bridge, Image: in.Image, ImageSHA: in.ImageSHA,
+			Kernel: in.Kernel, KernelID: kid, StateDir: filepath.Join(d.guestsDir(), name),
+		})
+		ip = ip.Next()
+	}
+	return out
+}
+
+// fileID identifies a kernel binary cheaply: a changed binary (rebuilt
+// labctl, new unikernel) restarts its guests.
+func fileID(path string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("%d:%d:%d.%d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+}
+
+func (g GuestRecord) spec(lab string, memory int) vmctl.GuestSpec {
+	mac, _ := net.ParseMAC(g.MAC)
+	ip, _ := netip.ParseAddr(g.IP)
+	return vmctl.GuestSpec{
+		Lab: lab, Name: g.Name, Index: g.Index, MAC: mac, IP: ip, Bridge: g.Bridge,
+		Kernel: g.Kernel, Image: g.Image, StateDir: g.StateDir, Memory: memory, Port: g.Port,
+	}
+}
+
+// ReadGuests lists the deployed guests' records, by index.
+func ReadGuests(stateDir string) ([]GuestRecord, error) {
+	ents, err := os.ReadDir(filepath.Join(stateDir, "guests"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []GuestRecord
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(stateDir, "guests", e.Name(), "guest.json"))
+		if err != nil {
+			continue // being created or removed
+		}
+		var g GuestRecord
+		if err := json.Unmarshal(b, &g); err != nil {
+			return nil, fmt.Errorf("guest record %s: %w", e.Name(), err)
+		}
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b GuestRecord) int { return a.Index - b.Index })
+	return out, nil
+}
+
+func writeRecord(g GuestRecord) error {
+	if err := os.MkdirAll(g.StateDir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(g, "", "  ")
+	return netsetup.WriteFileAtomic(filepath.Join(g.StateDir, "guest.json"), append(b, '\n'), 0o600)
+}
+
+// renderPins is dnsmasq's dhcp-hostsfile: one "MAC,IP,name" per guest.
+func renderPins(gs []GuestRecord) []byte {
+	var b strings.Builder
+	for _, g := range gs {
+		fmt.Fprintf(&b, "%s,%s,%s\n", g.MAC, g.IP, g.Name)
+	}
+	return []byte(b.String())
+}
+
+// DeploySteps are provision's steps followed by the guests': the pins,
+// then each guest (concurrently), then removal of guests no longer in the
+// spec.
+func (d *Dom0) DeploySteps(in DeployInput) []Step {
+	steps := d.Steps()
+	want := d.desiredGuests(in)
+	steps = append(steps, Step{
+		Name: "pins", After: []string{"dnsmasq"},
+		Observe: func(ctx context.Context) ([]Item, error) { return d.observePins(want) },
+		Apply:   func(ctx context.Context, _ []Item) error { return d.applyPins(ctx, want) },
+	})
+	for _, g := range want {
+		steps = append(steps, Step{
+			Name: "guest " + g.Name, After: []string{"pins"},
+			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g) },
+			Apply:   func(ctx context.Context, _ []Item) error { return d.applyGuest(ctx, g) },
+		})
+	}
+	steps = append(steps, Step{
+		Name: "prune", After: []string{"pins"},
+		Observe: func(ctx context.Context) ([]Item, error) { return d.observePrune(want) },
+		Apply:   func(ctx context.Context, _ []Item) error { return d.applyPrune(ctx, want) },
+	})
+	return steps
+}
+
+func (d *Dom0) observePins(want []GuestRecord) ([]Item, error) {
+	c := d.Dnsmasq()
+	have, _ := os.ReadFile(c.HostsPath())
+	obs := "current"
+	if string(have) != string(renderPins(want)) {
+		obs = fmt.Sprintf("%d pins, not the spec's %d", strings.Count(string(have), "\n"), len(want))
+	}
+	return []Item{ok("dhcp-host pins", "current", obs)}, nil
+}
+
+// applyPins rewrites the hosts file and makes dnsmasq re-read it (SIGHUP):
+// no restart, so it keeps its pid and every lease.
+func (d *Dom0) applyPins(ctx context.Context, want []GuestRecord) error {
+	c := d.Dnsmasq()
+	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(want), 0o644); err != nil {
+		return err
+	}
+	return netsetup.ReloadDnsmasq(c)
+}
+
+func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
+	b, err := os.ReadFile(d.Dnsmasq().LeasePath())
+	if err != nil {
+		return netsetup.Lease{}, false
+	}
+	ls, err := netsetup.ParseLeases(b)
+	if err != nil {
+		return netsetup.Lease{}, false
+	}
+	mac, _ := net.ParseMAC(g.MAC)
+	return netsetup.LeaseFor(ls, mac, time.Now())
+}
+
+// probe asks the guest for the contract's cheapest answer — no
+// credentials: 401 "No user given" — which proves the service runs
+// without costing a PBKDF2 computation.
+func probe(ctx context.Context, g GuestRecord, timeout time.Duration) error {
+	// A connect that gets no answer within 50 ms is retried by the caller
+	// rather than waited on: a SYN sent while the guest is still
+	// configuring its address is lost, and TCP would resend it only after
+	// a second.
+	dialer := net.Dialer{Timeout: min(timeout, 50*time.Millisecond)}
+	status, _, body, err := check.Do(ctx, dialer.DialContext, net.JoinHostPort(g.IP, strconv.Itoa(g.Port)), "GET", "/health", timeout)
+	if err != nil {
+		return err
+	}
+	if status != 401 || body != "No user given\n" {
+		return fmt.Errorf("answered %d %q, want 401 \"No user given\\n\"", status, body)
+	}
+	return nil
+}
+
+func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord) ([]Item, error) {
+	st, err := d.Runtime.State(ctx, g.spec(d.Spec.Lab, d.Spec.Guests.Memory))
+	if err != nil {
+		return nil, err
+	}
+	running := "stopped"
+	if st.Running {
+		running = "running"
+	}
+	items := []Item{ok("state", "running", running)}
+	cfg := "none"
+	if b, err := os.ReadFile(filepath.Join(g.StateDir, "guest.json")); err == nil {
+		var have GuestRecord
+		if json.Unmarshal(b, &have) == nil {
+			cfg = "current"
+			if have != g {
+				cfg = describeRecordDiff(have, g)
+			}
+		}
+	}
+	items = append(items, ok("config", "current", cfg))
+	lease := "none"
+	if l, found := d.leaseOf(g); found {
+		lease = l.IP.String()
+	}
+	items = append(items, ok("lease", g.IP, lease))
+	health := "healthy"
+	if !st.Running {
+		health = "down"
+	} else if err := probe(ctx, g, 300*time.Millisecond); err != nil {
+		health = "unhealthy: " + err.Error()
+	}
+	items = append(items, ok("probe from dom0", "healthy", health))
+	return items, nil
+}
+
+func describeRecordDiff(have, want GuestRecord) string {
+	var d []string
+	if have.ImageSHA != want.ImageSHA {
+		d = append(d, "users image changed")
+	}
+	if have.KernelID != want.KernelID || have.Kernel != want.Kernel {
+		d = append(d, "kernel changed")
+	}
+	if have.MAC != want.MAC || have.IP != want.IP || have.Port != want.Port || have.Bridge != want.Bridge || have.Runtime != want.Runtime {
+		d = append(d, "network or runtime changed")
+	}
+	if len(d) == 0 {
+		d = append(d, "changed")
+	}
+	return strings.Join(d, ", ")
+}
+
+// applyGuest (re)starts the guest when it is not running or its config
+// changed, then waits for its pinned lease and a healthy answer.
+func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
+	if err := d.Journal.Record(Entry{Kind: KindGuest, Name: g.Name, Path: g.StateDir}); err != nil {
+		return err
+	}
+	spec := g.spec(d.Spec.Lab, d.Spec.Guests.Memory)
+	st, err := d.Runtime.State(ctx, spec)
+	if err != nil {
+		return err
+	}
+	var have GuestRecord
+	if b, err := os.ReadFile(filepath.Join(g.StateDir, "guest.json")); err == nil {
+		json.Unmarshal(b, &have)
+	}
+	if !st.Running || have != g {
+		if err := d.Runtime.Stop(ctx, spec); err != nil {
+			return err
+		}
+		if err := writeRecord(g); err != nil {
+			return err
+		}
+		if err := d.Runtime.Start(ctx, spec); err != nil {
+			return err
+		}
+	}
+	return d.waitHealthy(ctx, g, 20*time.Second)
+}
+
+func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	spec := g.spec(d.Spec.Lab, d.Spec.Guests.Memory)
+	var last error
+	for {
+		if l, found := d.leaseOf(g); !found || l.IP.String() != g.IP {
+			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
+		} else if last = probe(ctx, g, time.Second); last == nil {
+			return nil
+		}
+		if st, err := d.Runtime.State(ctx, spec); err == nil && !st.Running {
+			return fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("guest %s not healthy after %s: %w", g.Name, limit, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(3 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Dom0) observePrune(want []GuestRecord) ([]Item, error) {
+	have, err := ReadGuests(d.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	var items []Item
+	for _, g := range have {
+		if !slices.ContainsFunc(want, func(w GuestRecord) bool { return w.Name == g.Name }) {
+			items = append(items, ok("guest "+g.Name, "absent (not in the spec)", "deployed"))
+		}
+	}
+	return items, nil
+}
+
+func (d *Dom0) applyPrune(ctx context.Context, want []GuestRecord) error {
+	have, err := ReadGuests(d.StateDir)
+	if err != nil {
+		return err
+	}
+	for _, g := range have {
+		if !slices.ContainsFunc(want, func(w GuestRecord) bool { return w.Name == g.Name }) {
+			if err := d.destroyGuest(ctx, g); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// destroyGuest stops a guest, releases its lease and forgets it. Its pin
+// goes with the next pins rewrite (deploy) or with dnsmasq (teardown).
+func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
+	rt := d.Runtime
+	if rt == nil {
+		return fmt.Errorf("guest %s: no runtime", g.Name)
+	}
+	if err := rt.Stop(ctx, g.spec(d.Spec.Lab, d.Spec.Guests.Memory)); err != nil {
+		return err
+	}
+	d.releaseLease(ctx, g)
+	if err := os.RemoveAll(g.StateDir); err != nil {
+		return fmt.Errorf("removing %s: %w", g.StateDir, err)
+	}
+	return d.Journal.Forget(Entry{Kind: KindGuest, Name: g.Name, Path: g.StateDir})
+}
+
+// releaseLease asks dnsmasq to drop the guest's lease (dhcp_release sends
+// a DHCPRELEASE on the guest's behalf), so a destroyed guest's address is
+// free at once rather than at lease expiry.
+func (d *Dom0) releaseLease(ctx context.Context, g GuestRecord) {
+	l, found := d.leaseOf(g)
+	if !found {
+		return
+	}
+	if _, err := exec.LookPath("dhcp_release"); err != nil {
+		d.Log.Debug("dhcp_release not installed; the lease expires by itself", "guest", g.Name)
+		return
+	}
+	out, err := exec.CommandContext(ctx, "dhcp_release", d.Spec.Network.Bridge, l.IP.String(), g.MAC).CombinedOutput()
+	if err != nil {
+		d.Log.Warn("releasing lease", "guest", g.Name, "err", err, "out", strings.TrimSpace(string(out)))
+	}
+}
+
+// DestroyGuest removes one deployed guest by name and its pin.
+func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
+	gs, err := ReadGuests(d.StateDir)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(gs, func(g GuestRecord) bool { return g.Name == name })
+	if i < 0 {
+		var names []string
+		for _, g := range gs {
+			names = append(names, g.Name)
+		}
+		return fmt.Errorf("no guest %q in lab %s (deployed: %s)", name, d.Spec.Lab, strings.Join(names, ", "))
+	}
+	if err := d.destroyGuest(ctx, gs[i]); err != nil {
+		return err
+	}
+	rest := slices.Delete(gs, i, i+1)
+	c := d.Dnsmasq()
+	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(rest), 0o644); err != nil {
+		return err
+	}
+	if err := netsetup.ReloadDnsmasq(c); err != nil {
+		d.Log.Warn("dnsmasq not reloaded", "err", err)
+	}
+	return nil
+}
+
+// undoGuest is teardown's undo of KindGuest.
+func (d *Dom0) undoGuest(ctx context.Context, e Entry) error {
+	b, err := os.ReadFile(filepath.Join(e.Path, "guest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // never started, or already removed
+	}
+	if err != nil {
+		return err
+	}
+	var g GuestRecord
+	if err := json.Unmarshal(b, &g); err != nil {
+		return fmt.Errorf("guest record %s: %w", e.Path, err)
+	}
+	return d.destroyGuest(ctx, g)
+}
