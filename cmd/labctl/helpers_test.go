@@ -10,7 +10,9 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 )
 
-func exec_(name string, args ...string) ([]byte, error) { return exec.Command(name, args...).CombinedOutput() }
+func exec_(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

@@ -19,8 +19,8 @@ import (
 	"github.com/labctl/labctl/internal/labtest"
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision"
-	"github.com/vishvananda/netlink"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/vishvananda/netlink"
 )
 
 func provisionJSON(t *testing.T, l *labtest.Lab, args ...string) provision.Result {
@@ -233,7 +233,10 @@ func plugGuest(t *testing.T, l *labtest.Lab, idx int) string {
 	if out, err := exec_("ip", "netns", "add", ns); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { vmctl.KillNetnsProcs(context.Background(), ns, discard()); vmctl.DeleteNetns(context.Background(), ns) })
+	t.Cleanup(func() {
+		vmctl.KillNetnsProcs(context.Background(), ns, discard())
+		vmctl.DeleteNetns(context.Background(), ns)
+	})
 	vif := fmt.Sprintf("vif%d.0", idx)
 	labtest.Exec(t, l.Dom0NS(), "ip", "link", "add", vif, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	labtest.Exec(t, l.Dom0NS(), "ip", "link", "set", vif, "master", "br0", "up")
