@@ -113,11 +113,31 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	} else {
 		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
 	}
+	items = append(items, d.stateDirItem())
 	tc := openToolCache(filepath.Dir(d.StateDir))
 	items = append(items, dnsmasqItem(ctx, tc))
 	items = append(items, d.iptablesItem(ctx, tc))
 	tc.save()
 	return items, nil
+}
+
+// stateDirItem checks that dnsmasq, which drops root for "nobody" before
+// it reads its hosts file (the guests' pins), can reach its directory:
+// every directory above it must let others traverse it.
+func (d *Dom0) stateDirItem() Item {
+	it := Item{Name: "state directory", Desired: "reachable by dnsmasq (user nobody)"}
+	for dir := d.StateDir; ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err == nil && st.Mode().Perm()&0o001 == 0 {
+			it.Observed = fmt.Sprintf("%s is mode %o: run chmod o+x %s, or choose another --state-dir", dir, st.Mode().Perm(), dir)
+			return it
+		}
+		if dir == "/" || dir == "." {
+			break
+		}
+	}
+	it.Observed, it.OK = it.Desired, true
+	return it
 }
 
 func dnsmasqItem(ctx context.Context, tc *toolCache) Item {

@@ -44,6 +44,13 @@ func New(t testing.TB, prefix, exe string, env ...string) *Lab {
 	b := make([]byte, 3)
 	rand.Read(b)
 	l := &Lab{T: t, Name: prefix + hex.EncodeToString(b), StateRoot: t.TempDir(), Exe: exe, Env: env}
+	// dnsmasq drops root for nobody and must reach the state directory;
+	// t.TempDir makes 0700 directories.
+	for dir := l.StateRoot; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
