@@ -4,7 +4,10 @@
 set -euo pipefail
 pkgs=(dnsmasq-base dnsmasq-utils iptables nftables iproute2 procps curl ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(busybox openssh-server openssh-client shellcheck)
+  # busybox: udhcpc as a throwaway DHCP client; the OCaml packages run the
+  # unikernel's pure request logic against the shared vectors (dune test).
+  pkgs+=(busybox openssh-server openssh-client shellcheck
+    ocaml-nox ocaml-dune libalcotest-ocaml-dev libpbkdf-ocaml-dev libeqaf-ocaml-dev libcstruct-ocaml-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

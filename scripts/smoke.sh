@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Smoke test: the simulated lab end to end through the labctl binary,
-# then a check that nothing of it is left.
+# Smoke test: the main job end to end through the labctl binary —
+# labctl up --target sim, the article's curl from the host namespace,
+# labctl down — then a check that nothing of the lab is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
 lab="smoke$$"
 state=$(mktemp -d)
+chmod 711 "$state" # dnsmasq (user nobody) reads its hosts file under it
 bin=$(mktemp -d)/labctl
 go build -o "$bin" ./cmd/labctl
-L=(--lab "$lab" --state-dir "$state")
-cleanup() { "$bin" sim down "${L[@]}" >/dev/null 2>&1 || true; rm -rf "$state" "$(dirname "$bin")"; }
+L=(--lab "$lab" --state-dir "$state" --target sim)
+cleanup() { "$bin" down "${L[@]}" >/dev/null 2>&1 || true; rm -rf "$state" "$(dirname "$bin")"; }
 trap cleanup EXIT
 
-"$bin" sim up "${L[@]}"
-"$bin" provision --target sim "${L[@]}"
-"$bin" provision --target sim "${L[@]}" --json | grep -q '"changed": false'
-"$bin" status --target sim "${L[@]}"
-"$bin" teardown --target sim "${L[@]}"
-"$bin" sim down "${L[@]}"
+"$bin" up "${L[@]}"
+host="$lab-host"
+url="http://192.168.77.3:8088"
+ok=$(ip netns exec "$host" curl -s -m 5 -w ' %{http_code}' "$url/foo/bar?user=john&password=password")
+[[ "$ok" == "hello john!"$'\n'" 200" ]] || { echo "smoke: valid login answered: $ok" >&2; exit 1; }
+bad=$(ip netns exec "$host" curl -s -m 5 -w ' %{http_code}' "$url/foo/bar?user=john&password=passwor")
+[[ "$bad" == "Invalid login"$'\n'" 401" ]] || { echo "smoke: wrong password answered: $bad" >&2; exit 1; }
+"$bin" check "${L[@]}"
+"$bin" provision "${L[@]}" --json | grep -q '"changed": false'
+"$bin" down "${L[@]}"
 
 left=$(ip netns list | awk '{print $1}' | grep -E "^${lab}-" || true)
 [[ -z "$left" ]] || { echo "smoke: namespaces left: $left" >&2; exit 1; }
-if pgrep -f "$state/" >/dev/null; then echo "smoke: processes left" >&2; exit 1; fi
+if pgrep -f "$state/" >/dev/null; then echo "smoke: processes left: $(pgrep -af "$state/")" >&2; exit 1; fi
+for t in nat filter; do
+  if iptables-save -t "$t" 2>/dev/null | grep -q "labctl:$lab"; then echo "smoke: rules of $lab left in $t" >&2; exit 1; fi
+done
+[[ ! -e "$state/$lab" ]] || { echo "smoke: state left: $(ls -A "$state/$lab")" >&2; exit 1; }
 echo "smoke: ok"
