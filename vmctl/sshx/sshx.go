@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -68,6 +69,9 @@ type Transport struct {
 	mu     sync.Mutex
 	client *ssh.Client
 	closed bool
+	// lost is set (to an error) by keepalive when it gave up on the
+	// connection; atomic because Close holds mu while waiting for keepalive.
+	lost   atomic.Value
 	stopKA chan struct{}
 	kaDone chan struct{}
 }
@@ -173,6 +177,9 @@ func (t *Transport) conn(ctx context.Context) (*ssh.Client, error) {
 	if t.closed {
 		return nil, fmt.Errorf("%s: transport closed", t)
 	}
+	if v := t.lost.Load(); v != nil {
+		return nil, fmt.Errorf("%s: connection lost (not redialled): %w", t, v.(error))
+	}
 	if t.client != nil {
 		return t.client, nil
 	}
@@ -275,6 +282,7 @@ func (t *Transport) keepalive(c *ssh.Client, stop <-chan struct{}, done chan<- s
 				pending = nil
 				if err != nil {
 					t.log.Warn("keepalive failed; connection lost", "err", err)
+					t.lost.Store(fmt.Errorf("keepalive: %w", err))
 					c.Close()
 					return
 				}
@@ -282,8 +290,9 @@ func (t *Transport) keepalive(c *ssh.Client, stop <-chan struct{}, done chan<- s
 			default:
 				missed++
 				if missed >= t.cfg.KeepAliveMax {
-					t.log.Error("no answer to keepalives; closing the connection",
-						"waited", time.Duration(missed)*t.cfg.KeepAliveInterval)
+					waited := time.Duration(missed) * t.cfg.KeepAliveInterval
+					t.log.Error("no answer to keepalives; closing the connection", "waited", waited)
+					t.lost.Store(fmt.Errorf("no answer to keepalives for %v", waited))
 					c.Close()
 					return
 				}
@@ -349,12 +358,13 @@ func (t *Transport) command(argv []string, runID string) (string, error) {
 // killScript stops what a canceled Run started: it raises the cancel flag
 // (mkdir: atomic, follows no planted symlink), then TERMs every process
 // whose environment carries the run's tag until none is left (KILL after
-// about 2s), and removes the flag a minute later. It prints what it
-// signalled.
+// about 2s). It prints what it signalled. Flags stay behind (a command may
+// reach its guard late); each run clears those older than ten minutes.
 const killScript = `id=$1
 tag="` + runIDVar + `=$id"
 flag="` + cancelDir + `$id"
 mkdir -m 0700 "$flag" 2>/dev/null || true
+find /tmp -maxdepth 1 -name '.labctl-cancel-*' -type d -mmin +10 -exec rmdir {} + 2>/dev/null || true
 pids() {
 	grep -lsxzF -- "$tag" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||'
 }
@@ -373,7 +383,6 @@ while [ "$i" -lt 25 ] && [ "$quiet" -lt 2 ]; do
 	fi
 	i=$((i + 1))
 done
-(sleep 60; rmdir "$flag") </dev/null >/dev/null 2>&1 &
 `
 
 // killRun stops what a canceled Run left running. Best effort: on a lost

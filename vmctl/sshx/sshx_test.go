@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,6 +351,16 @@ func TestRunQuotingAndStreams(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
+	// The cancel flag killScript leaves in /tmp goes with the test.
+	before, _ := filepath.Glob(cancelDir + "*")
+	t.Cleanup(func() {
+		after, _ := filepath.Glob(cancelDir + "*")
+		for _, d := range after {
+			if !slices.Contains(before, d) {
+				os.Remove(d)
+			}
+		}
+	})
 	tr, _ := knownTransport(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil)) })
 	marker := filepath.Join(t.TempDir(), "finished")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -502,6 +513,11 @@ func TestKeepalive(t *testing.T) {
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("took %v to notice a dead peer", d)
+		}
+		// Later calls fail at once, saying why; nothing is redialled.
+		err = tr.Run(ctx, []string{"true"}, nil, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "connection lost") || !strings.Contains(err.Error(), "keepalive") {
+			t.Fatalf("after the drop: err = %v", err)
 		}
 	})
 }
