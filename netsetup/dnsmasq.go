@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -293,14 +294,37 @@ func FindProcs(want ...string) []int {
 }
 
 // ReloadDnsmasq makes dnsmasq re-read its dhcp-hostsfile (SIGHUP), keeping
-// its pid and leases.
-func ReloadDnsmasq(c DnsmasqConfig) error {
+// its pid and leases, and waits until its log says it did: a guest that
+// asks for an address before that would be offered one from the pool.
+func ReloadDnsmasq(ctx context.Context, c DnsmasqConfig) error {
 	pid := ReadPidfile(c.PidPath())
 	if !ProcAlive(pid, "dnsmasq", "--conf-file="+c.ConfPath()) {
 		return fmt.Errorf("dnsmasq for %s is not running", c.Bridge)
 	}
+	var from int64
+	if st, err := os.Stat(c.LogPath()); err == nil {
+		from = st.Size()
+	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("reloading dnsmasq (pid %d): %w", pid, err)
 	}
-	return nil
+	want := []byte("read " + c.HostsPath())
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if f, err := os.Open(c.LogPath()); err == nil {
+			b, _ := io.ReadAll(io.NewSectionReader(f, from, 1<<20))
+			f.Close()
+			if bytes.Contains(b, want) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dnsmasq (pid %d) did not report re-reading %s within 3s (see %s)", pid, c.HostsPath(), c.LogPath())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }

@@ -180,31 +180,43 @@ func (d *Dom0) applyPins(ctx context.Context, want []GuestRecord) error {
 	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(want), 0o644); err != nil {
 		return err
 	}
-	return netsetup.ReloadDnsmasq(c)
+	return netsetup.ReloadDnsmasq(ctx, c)
 }
 
+// leaseOf finds the guest's unexpired lease by MAC. dnsmasq rewrites its
+// lease file in place (truncate, then write), so a read can catch it
+// empty or short: a lease not found is looked for again a few times,
+// milliseconds apart, before it counts as absent.
 func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
-	b, err := os.ReadFile(d.Dnsmasq().LeasePath())
-	if err != nil {
-		return netsetup.Lease{}, false
-	}
-	ls, err := netsetup.ParseLeases(b)
-	if err != nil {
-		return netsetup.Lease{}, false
-	}
 	mac, _ := net.ParseMAC(g.MAC)
-	return netsetup.LeaseFor(ls, mac, time.Now())
+	for try := range 4 {
+		if try > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		b, err := os.ReadFile(d.Dnsmasq().LeasePath())
+		if err != nil {
+			continue
+		}
+		ls, err := netsetup.ParseLeases(b)
+		if err != nil {
+			continue // a torn last line
+		}
+		if l, found := netsetup.LeaseFor(ls, mac, time.Now()); found {
+			return l, true
+		}
+	}
+	return netsetup.Lease{}, false
 }
 
 // probe asks the guest for the contract's cheapest answer — no
 // credentials: 401 "No user given" — which proves the service runs
 // without costing a PBKDF2 computation.
-func probe(ctx context.Context, g GuestRecord, timeout time.Duration) error {
-	// A connect that gets no answer within 50 ms is retried by the caller
-	// rather than waited on: a SYN sent while the guest is still
-	// configuring its address is lost, and TCP would resend it only after
-	// a second.
-	dialer := net.Dialer{Timeout: min(timeout, 50*time.Millisecond)}
+// connect bounds the TCP connect; while waiting for a booting guest a
+// short one is retried rather than waited on: a SYN sent while the guest
+// still configures its address is lost, and TCP resends it only after a
+// second.
+func probe(ctx context.Context, g GuestRecord, connect, timeout time.Duration) error {
+	dialer := net.Dialer{Timeout: connect}
 	status, _, body, err := check.Do(ctx, dialer.DialContext, net.JoinHostPort(g.IP, strconv.Itoa(g.Port)), "GET", "/health", timeout)
 	if err != nil {
 		return err
@@ -244,7 +256,7 @@ func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord) ([]Item, error) 
 	health := "healthy"
 	if !st.Running {
 		health = "down"
-	} else if err := probe(ctx, g, 300*time.Millisecond); err != nil {
+	} else if err := probe(ctx, g, time.Second, time.Second); err != nil {
 		health = "unhealthy: " + err.Error()
 	}
 	items = append(items, ok("probe from dom0", "healthy", health))
@@ -304,7 +316,7 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 	for {
 		if l, found := d.leaseOf(g); !found || l.IP.String() != g.IP {
 			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
-		} else if last = probe(ctx, g, time.Second); last == nil {
+		} else if last = probe(ctx, g, 15*time.Millisecond, time.Second); last == nil {
 			return nil
 		}
 		if st, err := d.Runtime.State(ctx, spec); err == nil && !st.Running {
@@ -407,7 +419,7 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(rest), 0o644); err != nil {
 		return err
 	}
-	if err := netsetup.ReloadDnsmasq(c); err != nil {
+	if err := netsetup.ReloadDnsmasq(ctx, c); err != nil {
 		d.Log.Warn("dnsmasq not reloaded", "err", err)
 	}
 	return nil

@@ -126,7 +126,38 @@ func (p *Process) ensureLink(g GuestSpec, ns string) error {
 	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("setting %s up: %w", vif, err)
 	}
-	return nil
+	// Bring the guest's end up too, and wait until the bridge port is
+	// operational: a guest whose eth0 comes up first sends its
+	// DHCPDISCOVER while the bridge still drops the port's frames, and
+	// waits a retransmission (0.5 s) for its lease.
+	gh, err := HandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer gh.Close()
+	for _, name := range []string{"lo", "eth0"} {
+		gl, err := gh.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("guest %s %s: %w", g.Name, name, err)
+		}
+		if err := gh.LinkSetUp(gl); err != nil {
+			return fmt.Errorf("guest %s: setting %s up: %w", g.Name, name, err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := h.LinkByName(vif)
+		if err != nil {
+			return fmt.Errorf("%s: %w", vif, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (guest %s) not operational after 5s: state %s", vif, g.Name, l.Attrs().OperState)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // vifMAC is the dom0 end's MAC: Xen gives netback fe:ff:ff:ff:ff:ff, which

@@ -202,13 +202,22 @@ func refuseInitNetns() error {
 
 const namedNetnsDir = "/run/netns"
 
-// consoleWriter prints trace lines; a failing console never stops the guest.
-type consoleWriter struct{ w io.Writer }
+// consoleWriter prints trace lines, each stamped with the seconds since
+// boot like a kernel's console, so a slow boot shows where it waited. A
+// failing console never stops the guest.
+type consoleWriter struct {
+	w     io.Writer
+	start time.Time
+}
 
 func (c *consoleWriter) printf(format string, args ...any) {
-	if c.w != nil {
-		_, _ = fmt.Fprintf(c.w, format+"\n", args...)
+	if c.w == nil {
+		return
 	}
+	if c.start.IsZero() {
+		c.start = time.Now()
+	}
+	_, _ = fmt.Fprintf(c.w, "[%8.3f] "+format+"\n", append([]any{time.Since(c.start).Seconds()}, args...)...)
 }
 
 func maskString(bits int) string {

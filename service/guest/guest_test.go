@@ -37,7 +37,7 @@ func TestRefusesInitNetns(t *testing.T) {
 	if inInit && !strings.Contains(err.Error(), "refusing") {
 		t.Fatalf("in the init netns Run said %v", err)
 	}
-	if !strings.HasPrefix(console.String(), "Guest booting...") {
+	if !strings.HasPrefix(console.String(), "[   0.000] Guest booting...") {
 		t.Fatalf("console %q", console.String())
 	}
 }
