@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/labctl/labctl/vmctl"
 )
@@ -36,13 +37,23 @@ var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy"
 // one {"type":"result"}. The returned Result is the same as the last line.
 func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer) Result {
 	enc := json.NewEncoder(w)
-	emit := func(s StepResult) { enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s}) }
+	var mu sync.Mutex // steps end and builds print from several goroutines
+	emit := func(s StepResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s})
+	}
 	var r Result
 	if err := req.Spec.Validate(); err != nil {
 		r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
 	} else {
 		o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
 		d, done, err := Open(o)
+		if err == nil {
+			// Long work (the unikernel build) streams its lines as
+			// "progress" step events while it runs.
+			d.Progress = func(step, line string) { emit(StepResult{Step: step, Status: StatusProgress, Detail: line}) }
+		}
 		if err != nil {
 			r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
 		} else {

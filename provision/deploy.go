@@ -56,6 +56,17 @@ type DeployInput struct {
 
 func (d *Dom0) guestsDir() string { return filepath.Join(d.StateDir, "guests") }
 
+// withKernel sets the kernel the spec's runtime boots: the unikernel for
+// xen (built in dom0, or xen.kernel); for process, what the host sent.
+func (d *Dom0) withKernel(in DeployInput) DeployInput {
+	if d.Spec.Guests.Runtime == "xen" {
+		if k, err := d.xenKernel(); err == nil {
+			in.Kernel = k
+		}
+	}
+	return in
+}
+
 // desiredGuests lists the spec's guests with their identities.
 func (d *Dom0) desiredGuests(in DeployInput) []GuestRecord {
 	s := d.Spec
@@ -86,13 +97,37 @@ func fileID(path string) string {
 	return fmt.Sprintf("%d:%d:%d.%d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
 }
 
-func (g GuestRecord) spec(lab string, memory int) vmctl.GuestSpec {
+// guestSpec is what the guest's runtime needs.
+func (d *Dom0) guestSpec(g GuestRecord) vmctl.GuestSpec {
 	mac, _ := net.ParseMAC(g.MAC)
 	ip, _ := netip.ParseAddr(g.IP)
 	return vmctl.GuestSpec{
-		Lab: lab, Name: g.Name, Index: g.Index, MAC: mac, IP: ip, Bridge: g.Bridge,
-		Kernel: g.Kernel, Image: g.Image, StateDir: g.StateDir, Memory: memory, Port: g.Port,
+		Lab: d.Spec.Lab, Name: g.Name, Index: g.Index, MAC: mac, IP: ip, Bridge: g.Bridge,
+		Kernel: g.Kernel, Image: g.Image, StateDir: g.StateDir, Memory: d.Spec.Guests.Memory,
+		Extra: d.Spec.Xen.Extra, Port: g.Port,
 	}
+}
+
+// runtime is the runtime a guest was (or will be) deployed with.
+func (d *Dom0) runtime(g GuestRecord) vmctl.Runtime {
+	if rt, ok := d.Runtimes[g.Runtime]; ok {
+		return rt
+	}
+	return unknownRuntime(g.Runtime)
+}
+
+// unknownRuntime fails every call, naming the runtime: a record written
+// by a newer labctl, say.
+type unknownRuntime string
+
+func (u unknownRuntime) Name() string { return string(u) }
+func (u unknownRuntime) err() error {
+	return fmt.Errorf("guest runtime %q: expected process or xen", string(u))
+}
+func (u unknownRuntime) Start(context.Context, vmctl.GuestSpec) error { return u.err() }
+func (u unknownRuntime) Stop(context.Context, vmctl.GuestSpec) error  { return u.err() }
+func (u unknownRuntime) State(context.Context, vmctl.GuestSpec) (vmctl.GuestState, error) {
+	return vmctl.GuestState{}, u.err()
 }
 
 // ReadGuests lists the deployed guests' records, by index.
@@ -137,12 +172,17 @@ func renderPins(gs []GuestRecord) []byte {
 	return []byte(b.String())
 }
 
-// DeploySteps are provision's steps followed by the guests': the pins,
-// then each guest (concurrently), then removal of guests no longer in the
-// spec.
-func (d *Dom0) DeploySteps(in DeployInput) []Step {
+// DeploySteps are provision's steps followed by the guests': for xen the
+// toolchain check and the unikernel build, the pins, then each guest
+// (concurrently), then removal of guests no longer in the spec.
+func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 	steps := d.Steps()
-	want := d.desiredGuests(in)
+	guestAfter := []string{"pins"}
+	if d.Spec.Guests.Runtime == "xen" {
+		steps = append(steps, d.xenSteps(plan)...)
+		guestAfter = append(guestAfter, "build")
+	}
+	want := d.desiredGuests(d.withKernel(in))
 	steps = append(steps, Step{
 		Name: "pins", After: []string{"dnsmasq"},
 		Observe: func(ctx context.Context) ([]Item, error) { return d.observePins(want) },
@@ -150,8 +190,8 @@ func (d *Dom0) DeploySteps(in DeployInput) []Step {
 	})
 	for _, g := range want {
 		steps = append(steps, Step{
-			Name: "guest " + g.Name, After: []string{"pins"},
-			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g) },
+			Name: "guest " + g.Name, After: guestAfter,
+			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan) },
 			Apply:   func(ctx context.Context, _ []Item) error { return d.applyGuest(ctx, g) },
 		})
 	}
@@ -227,34 +267,63 @@ func probe(ctx context.Context, g GuestRecord, connect, timeout time.Duration) e
 	return nil
 }
 
-func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord) ([]Item, error) {
-	st, err := d.Runtime.State(ctx, g.spec(d.Spec.Lab, d.Spec.Guests.Memory))
-	if err != nil {
+// readRecord reads the guest record deploy wrote last, if any.
+func readRecord(dir string) (GuestRecord, bool) {
+	var g GuestRecord
+	b, err := os.ReadFile(filepath.Join(dir, "guest.json"))
+	if err != nil || json.Unmarshal(b, &g) != nil {
+		return GuestRecord{}, false
+	}
+	return g, true
+}
+
+// observeGuest compares the deployed guest (what its record says runs,
+// asked of the runtime it was started with) with the wanted one. In plan
+// mode a runtime that cannot answer (no xl here) is reported, not fatal.
+func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord, plan bool) ([]Item, error) {
+	have, had := readRecord(g.StateDir)
+	cur := g
+	if had {
+		cur = have
+	}
+	var items []Item
+	running := false
+	st, err := d.runtime(cur).State(ctx, d.guestSpec(cur))
+	switch {
+	case err != nil && !plan:
 		return nil, err
+	case err != nil:
+		items = append(items, ok("state", "running", "unknown: "+err.Error()))
+	default:
+		running = st.Running
+		items = append(items, ok("state", "running", map[bool]string{true: "running", false: "stopped"}[running]))
 	}
-	running := "stopped"
-	if st.Running {
-		running = "running"
-	}
-	items := []Item{ok("state", "running", running)}
 	cfg := "none"
-	if b, err := os.ReadFile(filepath.Join(g.StateDir, "guest.json")); err == nil {
-		var have GuestRecord
-		if json.Unmarshal(b, &have) == nil {
-			cfg = "current"
-			if have != g {
-				cfg = describeRecordDiff(have, g)
-			}
+	if had {
+		cfg = "current"
+		if have != g {
+			cfg = describeRecordDiff(have, g)
 		}
 	}
 	items = append(items, ok("config", "current", cfg))
+	if ld, isLD := d.runtime(cur).(vmctl.LiveDiffer); isLD && running && cfg == "current" {
+		live := "as rendered"
+		diff, err := ld.LiveDiff(ctx, d.guestSpec(cur))
+		switch {
+		case err != nil:
+			live = "unreadable: " + err.Error()
+		case len(diff) > 0:
+			live = strings.Join(diff, "; ")
+		}
+		items = append(items, ok("live config", "as rendered", live))
+	}
 	lease := "none"
 	if l, found := d.leaseOf(g); found {
 		lease = l.IP.String()
 	}
 	items = append(items, ok("lease", g.IP, lease))
 	health := "healthy"
-	if !st.Running {
+	if !running {
 		health = "down"
 	} else if err := probe(ctx, g, time.Second, time.Second); err != nil {
 		health = "unhealthy: " + err.Error()
@@ -282,27 +351,35 @@ func describeRecordDiff(have, want GuestRecord) string {
 
 // applyGuest (re)starts the guest when it is not running or its config
 // changed, then waits for its pinned lease and a healthy answer.
+// applyGuest (re)starts the guest when it is not running or its config
+// changed — stopping the old one with the runtime that started it — then
+// waits for its pinned lease and a healthy answer.
 func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
 	if err := d.Journal.Record(Entry{Kind: KindGuest, Name: g.Name, Path: g.StateDir}); err != nil {
 		return err
 	}
-	spec := g.spec(d.Spec.Lab, d.Spec.Guests.Memory)
-	st, err := d.Runtime.State(ctx, spec)
+	have, had := readRecord(g.StateDir)
+	cur := g
+	if had {
+		cur = have
+	}
+	st, err := d.runtime(cur).State(ctx, d.guestSpec(cur))
 	if err != nil {
 		return err
 	}
-	var have GuestRecord
-	if b, err := os.ReadFile(filepath.Join(g.StateDir, "guest.json")); err == nil {
-		json.Unmarshal(b, &have)
+	restart := !st.Running || have != g
+	if ld, isLD := d.runtime(cur).(vmctl.LiveDiffer); isLD && !restart {
+		diff, err := ld.LiveDiff(ctx, d.guestSpec(cur))
+		restart = err != nil || len(diff) > 0
 	}
-	if !st.Running || have != g {
-		if err := d.Runtime.Stop(ctx, spec); err != nil {
+	if restart {
+		if err := d.runtime(cur).Stop(ctx, d.guestSpec(cur)); err != nil {
 			return err
 		}
 		if err := writeRecord(g); err != nil {
 			return err
 		}
-		if err := d.Runtime.Start(ctx, spec); err != nil {
+		if err := d.runtime(g).Start(ctx, d.guestSpec(g)); err != nil {
 			return err
 		}
 	}
@@ -311,7 +388,7 @@ func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
 
 func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	spec := g.spec(d.Spec.Lab, d.Spec.Guests.Memory)
+	spec := d.guestSpec(g)
 	var last error
 	for {
 		if l, found := d.leaseOf(g); !found || l.IP.String() != g.IP {
@@ -319,7 +396,7 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 		} else if last = probe(ctx, g, 15*time.Millisecond, time.Second); last == nil {
 			return nil
 		}
-		if st, err := d.Runtime.State(ctx, spec); err == nil && !st.Running {
+		if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
 			return fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
 		}
 		if time.Now().After(deadline) {
@@ -365,11 +442,7 @@ func (d *Dom0) applyPrune(ctx context.Context, want []GuestRecord) error {
 // destroyGuest stops a guest, releases its lease and forgets it. Its pin
 // goes with the next pins rewrite (deploy) or with dnsmasq (teardown).
 func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
-	rt := d.Runtime
-	if rt == nil {
-		return fmt.Errorf("guest %s: no runtime", g.Name)
-	}
-	if err := rt.Stop(ctx, g.spec(d.Spec.Lab, d.Spec.Guests.Memory)); err != nil {
+	if err := d.runtime(g).Stop(ctx, d.guestSpec(g)); err != nil {
 		return err
 	}
 	d.releaseLease(ctx, g)

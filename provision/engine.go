@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/vmctl/xen"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ const (
 	StatusOK      = "ok"      // already as desired
 	StatusChanged = "changed" // changed, and verified
 	StatusFailed  = "failed"
+	// StatusProgress marks a line of output from a step still running
+	// (agent stream only; never in a result).
+	StatusProgress = "progress"
 )
 
 // Item is one thing a step checks: what is desired against what is there.
@@ -85,6 +89,9 @@ type Result struct {
 	Guests []GuestStatus `json:"guests,omitempty"`
 	// Sim: the simulated lab's namespaces (--target sim).
 	Sim *SimInfo `json:"sim,omitempty"`
+	// XenPlans: deploy --plan with the xen runtime: per guest, the
+	// commands it would run and the .xl it would write.
+	XenPlans []xen.Plan `json:"xen_plans,omitempty"`
 }
 
 // GuestStatus is one guest in a result.

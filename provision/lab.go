@@ -11,6 +11,7 @@ import (
 
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/labctl/labctl/vmctl/xen"
 	"github.com/vishvananda/netlink"
 )
 
@@ -95,9 +96,11 @@ func Open(o Options) (*Dom0, func(), error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	d.Runtime = o.Runtime
-	if d.Runtime == nil {
-		d.Runtime = &vmctl.Process{Log: d.Log}
+	xr := xen.New(nil, nil, d.Log)
+	xr.XL = o.Spec.Xen.XL
+	d.Runtimes = map[string]vmctl.Runtime{"process": &vmctl.Process{Log: d.Log}, "xen": xr}
+	if o.Runtime != nil {
+		d.Runtimes[o.Runtime.Name()] = o.Runtime
 	}
 	return d, func() { h.Close(); lock.Close() }, nil
 }
@@ -126,10 +129,17 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 	if plan {
 		mode = ModePlan
 	}
-	steps, err := Run(ctx, d.DeploySteps(in), mode, emit)
+	steps, err := Run(ctx, d.DeploySteps(in, plan), mode, emit)
 	r := d.result("deploy", steps, err)
 	r.Plan = plan
 	r.Guests = d.guestStatuses(steps)
+	if plan && d.Spec.Guests.Runtime == "xen" {
+		plans, perr := d.xenPlans(d.desiredGuests(d.withKernel(in)))
+		if perr != nil {
+			r.OK, r.Error = false, perr.Error()
+		}
+		r.XenPlans = plans
+	}
 	return r
 }
 
@@ -140,7 +150,7 @@ func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
 	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
 		// Desired guests are those of the spec with what was last
 		// deployed (the host re-sends the image on deploy, not status).
-		all = d.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel})
+		all = d.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel}, true)
 	}
 	steps, err := Run(ctx, all, ModePlan, emit)
 	r := d.result("status", steps, err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -30,6 +31,20 @@ type Spec struct {
 	Network Network `yaml:"network" json:"network"`
 	Guests  Guests  `yaml:"guests" json:"guests"`
 	Users   Users   `yaml:"users" json:"users"`
+	Xen     Xen     `yaml:"xen" json:"xen"`
+}
+
+// Xen configures the xen runtime (guests.runtime: xen).
+type Xen struct {
+	// XL is the xl binary.
+	XL string `yaml:"xl" json:"xl"`
+	// Prefix goes before mirage, make, opam and ocaml: the agent's
+	// environment has no `eval $(opam env)`.
+	Prefix []string `yaml:"prefix" json:"prefix"`
+	// Kernel, when set, is a unikernel built elsewhere: no build in dom0.
+	Kernel string `yaml:"kernel" json:"kernel"`
+	// Extra are the guest's boot arguments (xl extra=).
+	Extra string `yaml:"extra" json:"extra"`
 }
 
 // Guests are the authentication service's instances.
@@ -164,6 +179,8 @@ func sectionName(goType string) string {
 		return "guests"
 	case "Users":
 		return "users"
+	case "Xen":
+		return "xen"
 	}
 	return goType
 }
@@ -274,6 +291,15 @@ func (s Spec) Validate() error {
 	}
 	if g.Memory < 16 || g.Memory > 4096 {
 		add("guests.memory", fmt.Sprint(g.Memory), "MiB from 16 to 4096 (16 is too little for the article's unikernel; 32 works)")
+	}
+	if s.Xen.XL == "" || strings.ContainsAny(s.Xen.XL, "\x00\n") {
+		add("xen.xl", s.Xen.XL, "the xl command (a name on PATH or an absolute path)")
+	}
+	if s.Xen.Kernel != "" && !filepath.IsAbs(s.Xen.Kernel) {
+		add("xen.kernel", s.Xen.Kernel, "an absolute path to a built unikernel (dist/auth.xen), or empty to build in dom0")
+	}
+	if strings.ContainsAny(s.Xen.Extra, "'\n\x00") {
+		add("xen.extra", s.Xen.Extra, "boot arguments without quotes or newlines")
 	}
 	if s.Users.Iterations < 1000 || s.Users.Iterations > 10_000_000 {
 		add("users.iterations", fmt.Sprint(s.Users.Iterations), "PBKDF2 iterations from 1000 to 10000000")

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -99,7 +100,7 @@ func TestDefaultSpecRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s != Default() {
+	if !reflect.DeepEqual(s, Default()) {
 		t.Fatalf("rendered spec reads back as %+v", s)
 	}
 }

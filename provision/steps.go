@@ -30,8 +30,11 @@ type Dom0 struct {
 	Log      *slog.Logger
 	// NoResolv: dnsmasq forwards no DNS (the sim's WAN is a dead end).
 	NoResolv bool
-	// Runtime boots the guests (deploy, destroy, teardown of guests).
-	Runtime vmctl.Runtime
+	// Runtimes boot the guests, by name ("process", "xen").
+	Runtimes map[string]vmctl.Runtime
+	// Progress, when set, receives lines of long-running work (the
+	// unikernel build) as they happen.
+	Progress func(step, line string)
 }
 
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)

@@ -38,3 +38,9 @@ type Runtime interface {
 	Stop(ctx context.Context, g GuestSpec) error // not running is success
 	State(ctx context.Context, g GuestSpec) (GuestState, error)
 }
+
+// LiveDiffer is a Runtime that can compare a running guest's actual
+// configuration with the wanted one (xen: `xl list -l`).
+type LiveDiffer interface {
+	LiveDiff(ctx context.Context, g GuestSpec) ([]string, error)
+}

@@ -22,8 +22,14 @@ import (
 
 // buildImage turns the lab's users directory into the users image under
 // the state directory (seeding the demo user into an empty lab) and
-// returns its path and digest.
-func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec) (string, string, error) {
+// returns its path and digest. With plan (deploy --plan) it writes
+// nothing and only reports where the image would go.
+func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec, plan bool) (string, string, error) {
+	path := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "images", "users.img")
+	if plan {
+		sum, _ := users.FileSHA256(path)
+		return path, sum, nil
+	}
 	d, err := a.usersDir(spec)
 	if err != nil {
 		return "", "", err
@@ -39,11 +45,9 @@ func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec) (string, strin
 	if err != nil {
 		return "", "", fmt.Errorf("users image: %w", err)
 	}
-	dir := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "images")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", "", err
 	}
-	path := filepath.Join(dir, "users.img")
 	if _, err := users.WriteImage(path, img); err != nil {
 		return "", "", err
 	}
@@ -102,7 +106,7 @@ func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
 }
 
 func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provision.Result, error) {
-	img, sum, err := a.buildImage(cmd, spec)
+	img, sum, err := a.buildImage(cmd, spec, plan)
 	if err != nil {
 		return provision.Result{}, err
 	}
@@ -123,6 +127,7 @@ func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provis
 func newDeployCmd(a *app) *cobra.Command {
 	var plan bool
 	var replicas int
+	var runtime string
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
@@ -138,12 +143,21 @@ func newDeployCmd(a *app) *cobra.Command {
 					return &exitError{exitUsage, fmt.Errorf("--replicas: %w", err)}
 				}
 			}
+			if cmd.Flags().Changed("runtime") {
+				spec.Guests.Runtime = runtime
+				if err := spec.Validate(); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--runtime: %w", err)}
+				}
+			}
 			r, err := a.deploy(cmd, spec, plan)
 			if err != nil {
 				return err
 			}
 			if err := a.finish(cmd, r); err != nil {
 				return err
+			}
+			if plan && !a.jsonOut {
+				printXenPlans(cmd.OutOrStdout(), r)
 			}
 			if !a.jsonOut && !plan {
 				a.printTry(cmd.OutOrStdout(), spec, r)
@@ -154,6 +168,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	addTargetFlags(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
+	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
 	return cmd
 }
 

@@ -11,6 +11,9 @@ import (
 // runs main, so `labctl agent …` re-execs inside dom0 work as they do in
 // use, and the tests drive the real command line.
 func TestMain(m *testing.M) {
+	if os.Getenv("LABCTL_FAKE_XL") == "1" {
+		os.Exit(fakeXLMain(os.Args[1:]))
+	}
 	if os.Getenv("LABCTL_TEST_AS_CLI") == "1" {
 		main()
 		return

@@ -166,6 +166,26 @@ func (r *Runtime) toolVersions(ctx context.Context, spec BuildSpec) (map[string]
 	return out, nil
 }
 
+// Fresh reports whether the last good build in spec.Dir is current (its
+// fingerprint matches the sources and tool versions, and the artifact is
+// there), without building: deploy's observe step.
+func (r *Runtime) Fresh(ctx context.Context, spec BuildSpec) (bool, string, error) {
+	if err := spec.validate(); err != nil {
+		return false, "", fmt.Errorf("xen: build %q: %w", spec.Name, err)
+	}
+	tools, err := r.toolVersions(ctx, spec)
+	if err != nil {
+		return false, "", fmt.Errorf("xen: build %q: %w", spec.Name, err)
+	}
+	fp := Fingerprint(spec, tools)
+	old, err := os.ReadFile(filepath.Join(spec.Dir, FingerprintFile))
+	if err != nil || strings.TrimSpace(string(old)) != fp {
+		return false, fp, nil
+	}
+	st, err := os.Stat(Artifact(spec))
+	return err == nil && st.Mode().IsRegular() && st.Size() > 0, fp, nil
+}
+
 // Build configures and builds the unikernel in spec.Dir: `mirage configure
 // -t xen`, `make depend`, `make build`, each output line passed to
 // progress (which may be nil) with the time since Build began. When the

@@ -198,6 +198,19 @@ func (r *Runtime) Start(ctx context.Context, g vmctl.GuestSpec) error {
 	return r.ensureConsole(ctx, g)
 }
 
+// LiveDiff compares the running domain's config (`xl list -l`) with g:
+// a domain someone re-created by hand with other settings is drift.
+func (r *Runtime) LiveDiff(ctx context.Context, g vmctl.GuestSpec) ([]string, error) {
+	live, found, err := r.liveConfig(ctx, g.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return []string{"no such domain"}, nil
+	}
+	return ConfigDiff(live, g), nil
+}
+
 // ConfigDiff lists how a running domain's config differs from g, as
 // human-readable "field: live -> wanted" strings.
 func ConfigDiff(live DomainConfig, g vmctl.GuestSpec) []string {
