@@ -186,16 +186,25 @@ func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Record appends e unless the object is already recorded, and persists
-// the journal before returning: only then may the change happen.
-func (j *Journal) Record(e Entry) error {
+// Record appends the entries whose objects are not recorded yet, and
+// persists the journal (once) before returning: only then may the changes
+// happen.
+func (j *Journal) Record(es ...Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.has(e) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	added := false
+	for _, e := range es {
+		if j.has(e) {
+			continue
+		}
+		e.Time = now
+		j.Entries = append(j.Entries, e)
+		added = true
+	}
+	if !added {
 		return nil
 	}
-	e.Time = time.Now().UTC().Truncate(time.Millisecond)
-	j.Entries = append(j.Entries, e)
 	return j.save()
 }
 

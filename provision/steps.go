@@ -67,7 +67,10 @@ func (d *Dom0) Steps() []Step {
 		// run beside the link chain.
 		{Name: "forwarding", Observe: d.observeForwarding, Apply: d.applyForwarding, After: []string{"preflight"}},
 		{Name: "nat", Observe: d.observeNAT, Apply: d.applyNAT, After: []string{"preflight"}},
-		{Name: "dnsmasq", Observe: d.observeDnsmasq, Apply: d.applyDnsmasq, After: []string{"promisc"}},
+		// dnsmasq needs only the bridge: with bind-dynamic it starts
+		// serving as soon as the address arrives, so it starts beside the
+		// uplink and address steps (it uses a netlink handle of its own).
+		{Name: "dnsmasq", Observe: d.observeDnsmasq, Apply: d.applyDnsmasq, After: []string{"bridge"}},
 	}
 }
 
@@ -144,7 +147,7 @@ func (d *Dom0) stateDirItem() Item {
 }
 
 func dnsmasqItem(ctx context.Context, tc *toolCache) Item {
-	it := Item{Name: "dnsmasq", Desired: ">= " + toolver.MinDnsmasq.String()}
+	it := Item{Name: "dnsmasq", Desired: ">= " + toolver.MinDnsmasq().String()}
 	out, err := tc.version("dnsmasq", func() (string, error) {
 		b, err := exec.CommandContext(ctx, "dnsmasq", "--version").Output()
 		return string(b), err
@@ -159,12 +162,12 @@ func dnsmasqItem(ctx context.Context, tc *toolCache) Item {
 		return it
 	}
 	it.Observed = v.String()
-	it.OK = toolver.AtLeast("dnsmasq", v, toolver.MinDnsmasq) == nil
+	it.OK = toolver.AtLeast("dnsmasq", v, toolver.MinDnsmasq()) == nil
 	return it
 }
 
 func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
-	it := Item{Name: "iptables", Desired: ">= " + toolver.MinIPTables.String()}
+	it := Item{Name: "iptables", Desired: ">= " + toolver.MinIPTables().String()}
 	line, err := tc.version("iptables", func() (string, error) { return d.IPT.Version(ctx) })
 	if err != nil {
 		it.Observed = "missing: install iptables (" + err.Error() + ")"
@@ -179,7 +182,7 @@ func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
 	if backend != "" {
 		it.Observed += " (" + backend + ")"
 	}
-	it.OK = toolver.AtLeast("iptables", v, toolver.MinIPTables) == nil
+	it.OK = toolver.AtLeast("iptables", v, toolver.MinIPTables()) == nil
 	return it
 }
 
@@ -474,23 +477,21 @@ func (d *Dom0) applyNAT(ctx context.Context, _ []Item) error {
 	}
 	want := d.rules()
 	diff := netsetup.Diff(want, have)
+	var es []Entry
 	for _, t := range want.Tables() {
 		if have.Tables[t] == nil {
-			if err := d.Journal.Record(Entry{Kind: KindIPTTable, Table: t}); err != nil {
-				return err
-			}
+			es = append(es, Entry{Kind: KindIPTTable, Table: t})
 		}
 	}
 	for _, k := range diff.Rewrite {
 		t, c, _ := strings.Cut(k, "/")
-		if err := d.Journal.Record(Entry{Kind: KindIPTChain, Table: t, Chain: c}); err != nil {
-			return err
-		}
+		es = append(es, Entry{Kind: KindIPTChain, Table: t, Chain: c})
 	}
 	for _, j := range diff.AddJumps {
-		if err := d.Journal.Record(Entry{Kind: KindIPTJump, Table: j.Table, Chain: j.Chain, Spec: j.Spec}); err != nil {
-			return err
-		}
+		es = append(es, Entry{Kind: KindIPTJump, Table: j.Table, Chain: j.Chain, Spec: j.Spec})
+	}
+	if err := d.Journal.Record(es...); err != nil {
+		return err
 	}
 	return d.IPT.Restore(ctx, netsetup.RestorePayload(want, diff))
 }
@@ -517,7 +518,7 @@ func (d *Dom0) observeDnsmasq(ctx context.Context) ([]Item, error) {
 		ok("process", "running", proc),
 	}
 	if st.Pid > 0 {
-		l, err := d.NL.LinkByName(c.Bridge)
+		l, err := netlink.LinkByName(c.Bridge)
 		if err == nil && l.Attrs().Index != st.StartIfIndex {
 			items = append(items, ok("serving "+c.Bridge, "current "+c.Bridge, fmt.Sprintf("a deleted %s (index %d, now %d)", c.Bridge, st.StartIfIndex, l.Attrs().Index)))
 		}
@@ -533,13 +534,19 @@ func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
 	if err := d.ensureDnsmasqDir(); err != nil {
 		return err
 	}
-	if err := d.Journal.Record(Entry{Kind: KindProcess, Name: "dnsmasq", Path: c.PidPath(), Conf: c.ConfPath()}); err != nil {
+	proc := Entry{Kind: KindProcess, Name: "dnsmasq", Path: c.PidPath(), Conf: c.ConfPath()}
+	started := d.Journal.Has(proc)
+	if err := d.Journal.Record(proc); err != nil {
 		return err
 	}
-	if err := netsetup.StopDnsmasq(ctx, c); err != nil {
-		return err
+	// A dnsmasq of this lab can only be running (or stray, from a killed
+	// run) if the journal says labctl started one.
+	if started {
+		if err := netsetup.StopDnsmasq(ctx, c); err != nil {
+			return err
+		}
 	}
-	l, err := d.NL.LinkByName(c.Bridge)
+	l, err := netlink.LinkByName(c.Bridge)
 	if err != nil {
 		return fmt.Errorf("dnsmasq needs %s: %w", c.Bridge, err)
 	}

@@ -3,6 +3,7 @@ package toolver
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/hashicorp/go-version"
 )
@@ -11,10 +12,10 @@ import (
 // in its first line; a test in vmctl/xen keeps the two in step.
 const MirageRange = ">= 4.9.0, < 4.12.0"
 
-// MirageConstraint is MirageRange parsed.
-var MirageConstraint = version.MustConstraints(version.NewConstraint(MirageRange))
+// MirageConstraint() is MirageRange parsed.
+var MirageConstraint = sync.OnceValue(func() version.Constraints { return version.MustConstraints(version.NewConstraint(MirageRange)) })
 
-var bareRelease = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+var bareRelease = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`) })
 
 // Mirage parses `mirage --version`, which for a release prints a bare
 // "4.11.0". A pinned development checkout prints a git description
@@ -26,7 +27,7 @@ func Mirage(out string) (*version.Version, error) {
 	if s == "" {
 		return nil, fmt.Errorf("mirage --version: expected a version, got no output")
 	}
-	if !bareRelease.MatchString(s) {
+	if !bareRelease().MatchString(s) {
 		return nil, fmt.Errorf("mirage --version: expected a bare release version like 4.11.0, got %q (a development build or pin? install a release: opam install 'mirage>=4.9.0' 'mirage<4.12.0')", s)
 	}
 	v, err := version.NewVersion(s)

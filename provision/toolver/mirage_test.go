@@ -52,7 +52,7 @@ func TestMirage(t *testing.T) {
 			if v.String() != tt.want {
 				t.Fatalf("version = %s, want %s", v, tt.want)
 			}
-			if MirageConstraint.Check(v) != tt.inRange {
+			if MirageConstraint().Check(v) != tt.inRange {
 				t.Fatalf("%s in %s = %v, want %v", v, MirageRange, !tt.inRange, tt.inRange)
 			}
 		})

@@ -3,18 +3,21 @@ package toolver
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/hashicorp/go-version"
 )
 
-// MinOpam is the opam Mirage 4 requires.
-var MinOpam = version.Must(version.NewVersion("2.1.0"))
+// MinOpam() is the opam Mirage 4 requires.
+var MinOpam = sync.OnceValue(func() *version.Version { return version.Must(version.NewVersion("2.1.0")) })
 
 var (
-	ocamlToplevel = regexp.MustCompile(`^The OCaml toplevel, version (\S+)$`)
+	ocamlToplevel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^The OCaml toplevel, version (\S+)$`) })
 	// OCaml and opam pre-releases use '~' ("5.2.0~alpha1", "2.2.0~beta2");
 	// OCaml compiler variants append "+name" ("4.14.1+flambda").
-	ocamlishVersion = regexp.MustCompile(`^([0-9]+\.[0-9]+(?:\.[0-9]+)?)(~[0-9A-Za-z.]+)?(\+[0-9A-Za-z.+-]+)?$`)
+	ocamlishVersion = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([0-9]+\.[0-9]+(?:\.[0-9]+)?)(~[0-9A-Za-z.]+)?(\+[0-9A-Za-z.+-]+)?$`)
+	})
 )
 
 // Opam parses `opam --version`: "2.1.2", or "2.2.0~beta2".
@@ -26,7 +29,7 @@ func Opam(out string) (*version.Version, error) {
 // `ocamlc -version` / `ocamlc --version` (a bare "5.1.0").
 func OCaml(out string) (*version.Version, error) {
 	s := firstLine(out)
-	if m := ocamlToplevel.FindStringSubmatch(s); m != nil {
+	if m := ocamlToplevel().FindStringSubmatch(s); m != nil {
 		s = m[1]
 	}
 	return ocamlish("ocaml -version", "4.14.0", s)
@@ -36,7 +39,7 @@ func ocamlish(tool, example, s string) (*version.Version, error) {
 	if s == "" {
 		return nil, fmt.Errorf("%s: expected a version like %s, got no output", tool, example)
 	}
-	m := ocamlishVersion.FindStringSubmatch(s)
+	m := ocamlishVersion().FindStringSubmatch(s)
 	if m == nil {
 		return nil, fmt.Errorf("%s: expected a version like %s, got %q", tool, example, s)
 	}

@@ -46,7 +46,7 @@ func TestOpamAndOCaml(t *testing.T) {
 		})
 	}
 	v, _ := Opam("1.2.2")
-	if AtLeast("opam", v, MinOpam) == nil {
+	if AtLeast("opam", v, MinOpam()) == nil {
 		t.Error("opam 1.2.2 passes the 2.1 minimum")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-version"
 )
@@ -14,19 +15,21 @@ import (
 // reload (2.63+, but 2.80 is the oldest tested here), iptables-restore
 // --noflush --wait (1.6.2+).
 var (
-	MinDnsmasq  = version.Must(version.NewVersion("2.80"))
-	MinIPTables = version.Must(version.NewVersion("1.6.2"))
+	MinDnsmasq  = sync.OnceValue(func() *version.Version { return version.Must(version.NewVersion("2.80")) })
+	MinIPTables = sync.OnceValue(func() *version.Version { return version.Must(version.NewVersion("1.6.2")) })
 )
 
+// Regular expressions are compiled on first use: every labctl start (and
+// every agent run on dom0) would otherwise pay for all of them.
 var (
-	dnsmasqRE  = regexp.MustCompile(`^Dnsmasq version (\S+)`)
-	iptablesRE = regexp.MustCompile(`^iptables v(\d+(?:\.\d+)*)(?: \(([a-z_]+)\))?`)
+	dnsmasqRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Dnsmasq version (\S+)`) })
+	iptablesRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^iptables v(\d+(?:\.\d+)*)(?: \(([a-z_]+)\))?`) })
 )
 
 // Dnsmasq parses `dnsmasq --version` ("Dnsmasq version 2.90  Copyright …").
 func Dnsmasq(out string) (*version.Version, error) {
 	line := firstLine(out)
-	m := dnsmasqRE.FindStringSubmatch(line)
+	m := dnsmasqRE().FindStringSubmatch(line)
 	if m == nil {
 		return nil, fmt.Errorf("dnsmasq --version: expected \"Dnsmasq version X.Y\", got %q", line)
 	}
@@ -42,7 +45,7 @@ func Dnsmasq(out string) (*version.Version, error) {
 // versions that do not say).
 func IPTables(out string) (*version.Version, string, error) {
 	line := firstLine(out)
-	m := iptablesRE.FindStringSubmatch(line)
+	m := iptablesRE().FindStringSubmatch(line)
 	if m == nil {
 		return nil, "", fmt.Errorf("iptables --version: expected \"iptables vX.Y.Z (backend)\", got %q", line)
 	}

@@ -29,7 +29,7 @@ func TestDnsmasq(t *testing.T) {
 		}
 	}
 	v, _ := Dnsmasq("Dnsmasq version 2.78  Copyright")
-	if AtLeast("dnsmasq", v, MinDnsmasq) == nil {
+	if AtLeast("dnsmasq", v, MinDnsmasq()) == nil {
 		t.Error("2.78 passes the 2.80 minimum")
 	}
 }

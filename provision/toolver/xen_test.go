@@ -8,7 +8,7 @@ import (
 func TestXen(t *testing.T) {
 	tests := []struct {
 		in     string
-		atLeat bool // >= MinXen
+		atLeat bool // >= MinXen()
 		err    string
 	}{
 		{"4.19.1", true, ""}, {"4.10.0", true, ""}, {"4.17.3-pre", true, ""},
@@ -27,8 +27,8 @@ func TestXen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (AtLeast("xen", v, MinXen) == nil) != tt.atLeat {
-				t.Fatalf("%s >= %s = %v", v, MinXen, !tt.atLeat)
+			if (AtLeast("xen", v, MinXen()) == nil) != tt.atLeat {
+				t.Fatalf("%s >= %s = %v", v, MinXen(), !tt.atLeat)
 			}
 		})
 	}

@@ -53,8 +53,8 @@ const FingerprintFile = ".labctl-fingerprint"
 const sourcesFile = ".labctl-sources"
 
 var (
-	sourceName  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
-	registerArg = regexp.MustCompile(`register\s+"([^"]*)"`)
+	sourceName  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`) })
+	registerArg = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`register\s+"([^"]*)"`) })
 )
 
 // BuildStep is one command of a build.
@@ -93,7 +93,7 @@ func Artifact(spec BuildSpec) string {
 }
 
 func (spec BuildSpec) validate() error {
-	if !guestName.MatchString(spec.Name) {
+	if !guestName().MatchString(spec.Name) {
 		return fmt.Errorf("Name: expected 1-64 of [A-Za-z0-9._-], got %q", spec.Name)
 	}
 	if !filepath.IsAbs(spec.Dir) || filepath.Clean(spec.Dir) != spec.Dir {
@@ -105,11 +105,11 @@ func (spec BuildSpec) validate() error {
 		}
 	}
 	for name := range spec.Sources {
-		if !sourceName.MatchString(name) {
+		if !sourceName().MatchString(name) {
 			return fmt.Errorf("Sources: expected plain file names, got %q", name)
 		}
 	}
-	m := registerArg.FindSubmatch(spec.Sources["config.ml"])
+	m := registerArg().FindSubmatch(spec.Sources["config.ml"])
 	if m == nil {
 		return fmt.Errorf("Sources: config.ml has no register \"NAME\"")
 	}
@@ -261,7 +261,7 @@ func (r *Runtime) writeSources(spec BuildSpec) error {
 	}
 	if old, err := os.ReadFile(filepath.Join(spec.Dir, sourcesFile)); err == nil {
 		for _, name := range strings.Fields(string(old)) {
-			if _, keep := spec.Sources[name]; !keep && sourceName.MatchString(name) {
+			if _, keep := spec.Sources[name]; !keep && sourceName().MatchString(name) {
 				if err := os.Remove(filepath.Join(spec.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("stale source %s: %w", name, err)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Info is what labctl reads from `xl info`.
@@ -16,7 +17,7 @@ type Info struct {
 	XenCaps    []string
 }
 
-var infoKey = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+var infoKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]+$`) })
 
 // ParseInfo parses `xl info`: one "key : value" per line. Keys are padded
 // to a column; values may be empty, may contain ':' and '=', and some
@@ -34,7 +35,7 @@ func ParseInfo(out []byte) (Info, error) {
 		}
 		k, v, ok := strings.Cut(text, ":")
 		k = strings.TrimSpace(k)
-		if !ok || !infoKey.MatchString(k) {
+		if !ok || !infoKey().MatchString(k) {
 			return Info{}, fmt.Errorf("xl info: line %d: expected \"key : value\", got %q", line, text)
 		}
 		info.Fields[k] = strings.TrimSpace(v)

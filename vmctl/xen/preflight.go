@@ -97,14 +97,14 @@ func checkXen(ctx context.Context, run Runner, opt PreflightOptions) []Finding {
 		return []Finding{{Check: "xen", Status: StatusFail, Detail: err.Error()}}
 	}
 	var f []Finding
-	fixXen := "upgrade Xen to " + toolver.MinXen.String() + " or later"
+	fixXen := "upgrade Xen to " + toolver.MinXen().String() + " or later"
 	v, err := toolver.Xen(info.XenVersion)
 	switch {
 	case err != nil:
 		f = append(f, Finding{Check: "xen-version", Status: StatusFail, Detail: err.Error(), Fix: fixXen})
-	case v.LessThan(toolver.MinXen):
+	case v.LessThan(toolver.MinXen()):
 		f = append(f, Finding{Check: "xen-version", Status: StatusFail,
-			Detail: fmt.Sprintf("Xen %s: Mirage >= 3.9 guests boot PVH only, which needs Xen >= %s", v.Original(), toolver.MinXen),
+			Detail: fmt.Sprintf("Xen %s: Mirage >= 3.9 guests boot PVH only, which needs Xen >= %s", v.Original(), toolver.MinXen()),
 			Fix:    fixXen})
 	default:
 		f = append(f, Finding{Check: "xen-version", Status: StatusOK, Detail: "Xen " + v.Original()})
@@ -142,7 +142,7 @@ func checkMirage(ctx context.Context, run Runner, opt PreflightOptions) Finding 
 	if err != nil {
 		return Finding{Check: "mirage", Status: StatusFail, Detail: err.Error(), Fix: fixMirage}
 	}
-	if !toolver.MirageConstraint.Check(v) {
+	if !toolver.MirageConstraint().Check(v) {
 		return Finding{Check: "mirage", Status: StatusFail,
 			Detail: fmt.Sprintf("mirage %s: config.ml needs %s", v.Original(), toolver.MirageRange), Fix: fixMirage}
 	}
@@ -163,9 +163,9 @@ func checkOpam(ctx context.Context, run Runner, opt PreflightOptions) Finding {
 	if err != nil {
 		return Finding{Check: "opam", Status: StatusFail, Detail: err.Error(), Fix: fixOpam}
 	}
-	if v.LessThan(toolver.MinOpam) {
+	if v.LessThan(toolver.MinOpam()) {
 		return Finding{Check: "opam", Status: StatusFail,
-			Detail: fmt.Sprintf("opam %s: Mirage 4 needs opam >= %s", v.Original(), toolver.MinOpam), Fix: fixOpam}
+			Detail: fmt.Sprintf("opam %s: Mirage 4 needs opam >= %s", v.Original(), toolver.MinOpam()), Fix: fixOpam}
 	}
 	return Finding{Check: "opam", Status: StatusOK, Detail: "opam " + v.Original()}
 }

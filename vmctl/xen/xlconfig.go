@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labctl/labctl/vmctl"
 )
@@ -19,9 +20,9 @@ const DefaultMemoryMB = 32
 var xenOUI = []byte{0x00, 0x16, 0x3e}
 
 var (
-	guestName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	bridgeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$`)
-	xlKey      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+	guestName  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+	bridgeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$`) })
+	xlKey      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`) })
 )
 
 // XLFile is the path labctl renders a guest's xl config to.
@@ -31,7 +32,7 @@ func XLFile(g vmctl.GuestSpec) string { return filepath.Join(g.StateDir, g.Name+
 // itself rather than fixing mirage's: that one has relative paths, 256 MiB,
 // no vif bridge/MAC and no boot arguments.
 func RenderXL(g vmctl.GuestSpec) ([]byte, error) {
-	if !guestName.MatchString(g.Name) {
+	if !guestName().MatchString(g.Name) {
 		return nil, fmt.Errorf("xl config: Name: expected 1-64 of [A-Za-z0-9._-] starting with a letter or digit, got %q", g.Name)
 	}
 	if err := checkAbs("Kernel", g.Kernel); err != nil {
@@ -40,7 +41,7 @@ func RenderXL(g vmctl.GuestSpec) ([]byte, error) {
 	if err := checkAbs("Image", g.Image); err != nil {
 		return nil, fmt.Errorf("xl config for %q: %w", g.Name, err)
 	}
-	if !bridgeName.MatchString(g.Bridge) {
+	if !bridgeName().MatchString(g.Bridge) {
 		return nil, fmt.Errorf("xl config for %q: Bridge: expected an interface name of 1-15 [A-Za-z0-9._-], got %q", g.Name, g.Bridge)
 	}
 	if len(g.MAC) != 6 || !bytes.Equal(g.MAC[:3], xenOUI) {
@@ -130,7 +131,7 @@ func ParseXL(data []byte) (map[string]XLValue, error) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || !xlKey.MatchString(k) {
+		if !ok || !xlKey().MatchString(k) {
 			return nil, fmt.Errorf("xl config: line %d: expected key = value, got %q", i+1, raw)
 		}
 		if _, dup := out[k]; dup {
