@@ -27,7 +27,7 @@ type GuestProbes struct {
 // dom0 drops the traffic — VirtualBox's host-only adapter (promiscuous
 // policy, attachment). vm and adapter name the VirtualBox side for the fix.
 func BlameProbes(p GuestProbes, vm string, adapter int) Finding {
-	f := Finding{Layer: LayerGuest, Check: CheckGuestPath}
+	f := Finding{Layer: LayerGuest, Check: CheckGuestPath, Subject: p.Guest}
 	d, h := p.Dom0, p.Host
 	seen := fmt.Sprintf("from dom0: %s; from the host: %s", probeWord(d), probeWord(h))
 	switch {

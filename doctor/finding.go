@@ -38,9 +38,11 @@ func (s Status) rank() int {
 
 // Finding is one check's result.
 type Finding struct {
-	Layer  Layer  `json:"layer"`
-	Check  string `json:"check"`  // stable id, e.g. "promisc-policy"
-	Status Status `json:"status"` // ok | warn | fail
+	Layer Layer  `json:"layer"`
+	Check string `json:"check"` // stable id, e.g. "promisc-policy"
+	// Subject names what a per-object check is about (the guest "auth-1").
+	Subject string `json:"subject,omitempty"`
+	Status  Status `json:"status"` // ok | warn | fail
 	// Detail is what was seen ("adapter 2 Promisc Policy: deny").
 	Detail string `json:"detail"`
 	// Meaning explains the consequence for the lab; empty when ok.
