@@ -30,7 +30,7 @@ type AgentRequest struct {
 }
 
 // Verbs the agent serves.
-var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy"}
+var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy", "doctor"}
 
 // ServeAgent runs one verb in this process's namespace and streams
 // JSON-lines events to w: one {"type":"step"} per step as it ends, then
@@ -73,6 +73,9 @@ func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w
 				r = d.Deploy(ctx, in, req.Plan, emit)
 			case "destroy":
 				r = d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest))
+			case "doctor":
+				// Sequential: nothing else writes to w meanwhile.
+				r = d.Doctor(ctx, w)
 			default:
 				r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", ")), Steps: []StepResult{}}
 			}
