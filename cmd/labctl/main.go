@@ -58,6 +58,7 @@ type app struct {
 	jsonOut   bool
 	verbose   bool
 	log       *slog.Logger
+	remote    remoteFlags // vagrant and ssh:// targets (remote.go)
 }
 
 func newRoot() *cobra.Command {
@@ -100,6 +101,7 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newDestroyCmd(a),
 		newLogsCmd(a),
 		newCheckCmd(a),
+		newDoctorCmd(a),
 	)
 	return root
 }

@@ -5,24 +5,63 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
 )
 
 // Targets: where dom0 is.
 const (
-	targetLocal = "local" // this machine is dom0
-	targetSim   = "sim"   // the simulated lab's <lab>-dom0 namespace
+	targetLocal   = "local"   // this machine is dom0
+	targetSim     = "sim"     // the simulated lab's <lab>-dom0 namespace
+	targetVagrant = "vagrant" // vagrant[=DIR]: the Vagrant VM, over SSH
+	targetSSH     = "ssh"     // ssh://USER@HOST[:PORT]
 )
 
+// targetSpec is a parsed --target.
+type targetSpec struct {
+	kind string // one of the target constants
+	dir  string // vagrant: the Vagrant project directory
+	url  string // ssh: the ssh:// URL
+}
+
+func (t targetSpec) remote() bool { return t.kind == targetVagrant || t.kind == targetSSH }
+
+// parseTarget reads --target: local, sim, vagrant, vagrant=DIR or
+// ssh://USER@HOST[:PORT].
+func parseTarget(s string) (targetSpec, error) {
+	switch {
+	case s == targetLocal || s == targetSim:
+		return targetSpec{kind: s}, nil
+	case s == targetVagrant:
+		return targetSpec{kind: targetVagrant, dir: "."}, nil
+	case strings.HasPrefix(s, targetVagrant+"="):
+		dir := strings.TrimPrefix(s, targetVagrant+"=")
+		if dir == "" {
+			return targetSpec{}, fmt.Errorf("--target %q: expected vagrant=DIR, the directory of the Vagrantfile", s)
+		}
+		return targetSpec{kind: targetVagrant, dir: dir}, nil
+	case strings.HasPrefix(s, "ssh://"):
+		if _, _, err := sshx.ParseTarget(s); err != nil {
+			return targetSpec{}, fmt.Errorf("--target: %w", err)
+		}
+		return targetSpec{kind: targetSSH, url: s}, nil
+	}
+	return targetSpec{}, fmt.Errorf("--target %q: expected local, sim, vagrant[=DIR] or ssh://USER@HOST[:PORT]", s)
+}
+
 func addTargetFlags(cmd *cobra.Command, a *app) {
-	cmd.Flags().StringVar(&a.target, "target", envOr("LABCTL_TARGET", targetLocal), "where dom0 is: local (this machine) or sim (the simulated lab) ($LABCTL_TARGET)")
-	cmd.Flags().BoolVar(&a.jsonOut, "json", false, "print the result as JSON (schema 1) on stdout")
+	f := cmd.Flags()
+	f.StringVar(&a.target, "target", envOr("LABCTL_TARGET", targetLocal),
+		"where dom0 is: local (this machine), sim (the simulated lab), vagrant[=DIR] (the Vagrant VM of DIR, over SSH) or ssh://USER@HOST[:PORT] ($LABCTL_TARGET)")
+	f.BoolVar(&a.jsonOut, "json", false, "print the result as JSON (schema 1) on stdout")
+	addRemoteFlags(cmd, &a.remote)
 }
 
 // runOnDom0 runs one agent verb on the target's dom0 and renders it.
@@ -34,42 +73,89 @@ func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, pl
 	return a.runOnDom0With(ctx, cmd, spec, verb, provision.AgentRequest{Plan: plan})
 }
 
-// runOnDom0With runs one agent verb with a prepared request.
+// runOnDom0With runs one agent verb with a prepared request. For a remote
+// target one SSH connection carries everything: labctl's upload, the
+// users image (deploy) and the agent run.
 func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provision.Spec, verb string, req provision.AgentRequest) (provision.Result, error) {
-	req.Spec, req.StateRoot = spec, a.stateRoot
 	progress := a.progress(cmd.ErrOrStderr())
+	c, err := a.openDom0(ctx, spec)
+	if err != nil {
+		return provision.Result{}, err
+	}
+	defer c.Close()
+	req.Spec, req.StateRoot, req.NoResolv = spec, c.stateRoot, c.noResolv
+	if verb == "deploy" {
+		if err := c.placeImage(ctx, spec, &req.Deploy, req.Plan); err != nil {
+			return provision.Result{}, &exitError{exitFail, err}
+		}
+	}
 	var res provision.Result
-	switch a.target {
-	case targetLocal:
+	if c.t == nil {
 		res = provision.ServeAgent(ctx, verb, req, provision.Options{Log: a.log}, io.Discard)
 		for _, s := range res.Steps {
 			progress(s)
 		}
-	case targetSim:
-		_, dom0, _ := vmctl.SimNames(spec.Lab)
-		if _, err := os.Stat("/run/netns/" + dom0); err != nil {
-			return res, &exitError{exitFail, fmt.Errorf("simulated lab %s is not up: run `labctl sim up --lab %s` first", spec.Lab, spec.Lab)}
-		}
-		exe, err := os.Executable()
+	} else {
+		res, err = provision.CallAgent(ctx, c.t, c.exe, verb, req, progress)
 		if err != nil {
 			return res, err
 		}
-		req.NoResolv = true
-		res, err = provision.CallAgent(ctx, vmctl.Netns{Name: dom0}, exe, verb, req, progress)
-		if err != nil {
-			return res, err
-		}
-	default:
-		return res, &exitError{exitUsage, fmt.Errorf("--target %q: expected local or sim", a.target)}
 	}
 	res.Target = a.target
 	res.Sim = a.simInfo(spec)
 	return res, nil
 }
 
+// dom0Conn is how one command reaches dom0's agent.
+type dom0Conn struct {
+	t         vmctl.Transport // nil: the agent runs in this process
+	exe       string          // labctl on dom0
+	stateRoot string          // dom0's state root
+	noResolv  bool
+	ssh       *sshx.Transport // remote targets
+	log       *slog.Logger
+}
+
+func (c *dom0Conn) Close() error {
+	if c.ssh != nil {
+		return c.ssh.Close()
+	}
+	return nil
+}
+
+// openDom0 reaches the target's dom0; for a remote target it connects
+// (verifying the host key) and puts labctl there when dom0's copy differs.
+func (a *app) openDom0(ctx context.Context, spec provision.Spec) (*dom0Conn, error) {
+	ts, err := parseTarget(a.target)
+	if err != nil {
+		return nil, &exitError{exitUsage, err}
+	}
+	switch ts.kind {
+	case targetLocal:
+		return &dom0Conn{stateRoot: a.stateRoot, log: a.log}, nil
+	case targetSim:
+		_, dom0, _ := vmctl.SimNames(spec.Lab)
+		if _, err := os.Stat("/run/netns/" + dom0); err != nil {
+			return nil, &exitError{exitFail, fmt.Errorf("simulated lab %s is not up: run `labctl sim up --lab %s` first", spec.Lab, spec.Lab)}
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		// The sim's WAN is a dead end: dnsmasq forwards no DNS there.
+		return &dom0Conn{t: vmctl.Netns{Name: dom0}, exe: exe, stateRoot: a.stateRoot, noResolv: true, log: a.log}, nil
+	}
+	return a.openRemote(ctx, spec, ts)
+}
+
 // progress renders step events on stderr as they arrive.
 func (a *app) progress(w io.Writer) func(provision.StepResult) {
 	return func(s provision.StepResult) {
+		if s.Status == provision.StatusProgress {
+			// A line of long work (the unikernel build) as it happens.
+			fmt.Fprintf(w, "%-8s %-12s %s\n", "...", s.Step, s.Detail)
+			return
+		}
 		detail := s.Detail
 		if s.Error != "" {
 			detail = s.Error
