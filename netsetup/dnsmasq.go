@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"net"
 	"net/netip"
@@ -86,64 +87,6 @@ func (c DnsmasqConfig) Render() []byte {
 	return b.Bytes()
 }
 
-// ProcAlive reports whether pid is a live (not zombie) process whose
-// command line contains every one of want. A killed daemon lingers as a
-// zombie until PID 1 reaps it, kill(pid, 0) succeeds on zombies, and pids
-// are reused: only /proc tells the truth.
-func ProcAlive(pid int, want ...string) bool {
-	if pid <= 0 {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may itself
-	// contain spaces or parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
-		return false
-	}
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	args := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
-	for _, w := range want {
-		found := false
-		for _, a := range args {
-			if a == w || filepath.Base(a) == w {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// SameNetns reports whether pid lives in the caller's network namespace.
-func SameNetns(pid int) bool {
-	a, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-	b, err2 := os.Readlink("/proc/self/ns/net")
-	return err1 == nil && err2 == nil && a == b
-}
-
-// ReadPidfile returns the pid in path, 0 if absent or unreadable.
-func ReadPidfile(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
-
 // DnsmasqState is what labctl observes of its dnsmasq.
 type DnsmasqState struct {
 	Pid          int    // live pid, 0 if not running
@@ -155,41 +98,14 @@ type DnsmasqState struct {
 func ObserveDnsmasq(c DnsmasqConfig) DnsmasqState {
 	var st DnsmasqState
 	st.ConfOnDisk, _ = os.ReadFile(c.ConfPath())
-	pid := ReadPidfile(c.PidPath())
-	if ProcAlive(pid, "dnsmasq", "--conf-file="+c.ConfPath()) && SameNetns(pid) {
+	pid := procs.ReadPidfile(c.PidPath())
+	if procs.Alive(pid, "dnsmasq", "--conf-file="+c.ConfPath()) && procs.SameNetns(pid) {
 		st.Pid = pid
 	}
 	if b, err := os.ReadFile(c.IfIndexPath()); err == nil {
 		st.StartIfIndex, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	return st
-}
-
-// WriteFileAtomic writes data to path through a temporary file and a
-// rename, so a killed labctl never leaves a half-written file. It does not
-// fsync: labctl's state files describe kernel state that does not survive
-// a machine crash either (see provision.Journal).
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // StartDnsmasq writes the config and starts dnsmasq, which daemonizes
@@ -199,11 +115,11 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return 0, fmt.Errorf("dnsmasq state directory: %w", err)
 	}
-	if err := WriteFileAtomic(c.ConfPath(), c.Render(), 0o644); err != nil {
+	if err := procs.WriteFileAtomic(c.ConfPath(), c.Render(), 0o644); err != nil {
 		return 0, err
 	}
 	if _, err := os.Stat(c.HostsPath()); errors.Is(err, os.ErrNotExist) {
-		if err := WriteFileAtomic(c.HostsPath(), nil, 0o644); err != nil {
+		if err := procs.WriteFileAtomic(c.HostsPath(), nil, 0o644); err != nil {
 			return 0, err
 		}
 	}
@@ -217,9 +133,9 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 	// The pidfile is written by the daemon; give it a moment.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		pid := ReadPidfile(c.PidPath())
-		if ProcAlive(pid, "dnsmasq") {
-			if err := WriteFileAtomic(c.IfIndexPath(), []byte(strconv.Itoa(ifindex)+"\n"), 0o644); err != nil {
+		pid := procs.ReadPidfile(c.PidPath())
+		if procs.Alive(pid, "dnsmasq") {
+			if err := procs.WriteFileAtomic(c.IfIndexPath(), []byte(strconv.Itoa(ifindex)+"\n"), 0o644); err != nil {
 				return pid, err
 			}
 			return pid, nil
@@ -231,77 +147,19 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 	}
 }
 
-// StopProcess sends SIGTERM to pid if it is alive and ours (its cmdline
-// has every want), and waits until it is gone or a zombie. Not running
-// is success.
-func StopProcess(ctx context.Context, pid int, want ...string) error {
-	if !ProcAlive(pid, want...) {
-		return nil
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("stopping pid %d: %w", pid, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for ProcAlive(pid, want...) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			deadline = time.Now().Add(5 * time.Second)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 // StopDnsmasq stops the lab's dnsmasq if it runs — the one in the
 // pidfile and any other started with this config (a run killed between
 // starting dnsmasq and reading its pidfile leaves one).
 func StopDnsmasq(ctx context.Context, c DnsmasqConfig) error {
-	return StopDaemon(ctx, c.PidPath(), "dnsmasq", "--conf-file="+c.ConfPath())
-}
-
-// StopDaemon stops the process in pidfile and any other live process in
-// this namespace whose command line has every one of want (want[0] names
-// it in errors). Nothing running is success.
-func StopDaemon(ctx context.Context, pidfile string, want ...string) error {
-	pids := append([]int{ReadPidfile(pidfile)}, FindProcs(want...)...)
-	for _, pid := range pids {
-		if err := StopProcess(ctx, pid, want...); err != nil {
-			return fmt.Errorf("%s: %w", want[0], err)
-		}
-	}
-	return nil
-}
-
-// FindProcs lists live processes in the caller's network namespace whose
-// command line has every one of want.
-func FindProcs(want ...string) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 || pid == os.Getpid() {
-			continue
-		}
-		if ProcAlive(pid, want...) && SameNetns(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return procs.StopDaemon(ctx, c.PidPath(), "dnsmasq", "--conf-file="+c.ConfPath())
 }
 
 // ReloadDnsmasq makes dnsmasq re-read its dhcp-hostsfile (SIGHUP), keeping
 // its pid and leases, and waits until its log says it did: a guest that
 // asks for an address before that would be offered one from the pool.
 func ReloadDnsmasq(ctx context.Context, c DnsmasqConfig) error {
-	pid := ReadPidfile(c.PidPath())
-	if !ProcAlive(pid, "dnsmasq", "--conf-file="+c.ConfPath()) {
+	pid := procs.ReadPidfile(c.PidPath())
+	if !procs.Alive(pid, "dnsmasq", "--conf-file="+c.ConfPath()) {
 		return fmt.Errorf("dnsmasq for %s is not running", c.Bridge)
 	}
 	var from int64

@@ -246,15 +246,3 @@ func FuzzParseLeases(f *testing.F) {
 		}
 	})
 }
-
-func TestProcAlive(t *testing.T) {
-	if !ProcAlive(os.Getpid()) {
-		t.Fatal("own process not alive")
-	}
-	if ProcAlive(os.Getpid(), "no-such-arg-xyz") {
-		t.Fatal("cmdline filter ignored")
-	}
-	if ProcAlive(0) || ProcAlive(-1) {
-		t.Fatal("pid <= 0 alive")
-	}
-}

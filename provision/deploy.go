@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"net"
 	"net/netip"
 	"os"
@@ -160,7 +161,7 @@ func writeRecord(g GuestRecord) error {
 		return err
 	}
 	b, _ := json.MarshalIndent(g, "", "  ")
-	return netsetup.WriteFileAtomic(filepath.Join(g.StateDir, "guest.json"), append(b, '\n'), 0o600)
+	return procs.WriteFileAtomic(filepath.Join(g.StateDir, "guest.json"), append(b, '\n'), 0o600)
 }
 
 // renderPins is dnsmasq's dhcp-hostsfile: one "MAC,IP,name" per guest.
@@ -217,7 +218,7 @@ func (d *Dom0) observePins(want []GuestRecord) ([]Item, error) {
 // no restart, so it keeps its pid and every lease.
 func (d *Dom0) applyPins(ctx context.Context, want []GuestRecord) error {
 	c := d.Dnsmasq()
-	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(want), 0o644); err != nil {
+	if err := procs.WriteFileAtomic(c.HostsPath(), renderPins(want), 0o644); err != nil {
 		return err
 	}
 	return netsetup.ReloadDnsmasq(ctx, c)
@@ -489,7 +490,7 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 	}
 	rest := slices.Delete(gs, i, i+1)
 	c := d.Dnsmasq()
-	if err := netsetup.WriteFileAtomic(c.HostsPath(), renderPins(rest), 0o644); err != nil {
+	if err := procs.WriteFileAtomic(c.HostsPath(), renderPins(rest), 0o644); err != nil {
 		return err
 	}
 	if err := netsetup.ReloadDnsmasq(ctx, c); err != nil {

@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/labctl/labctl/netsetup"
 )
 
 // Journal kinds. Each records, before labctl changes anything, what it is
@@ -240,7 +239,7 @@ func (j *Journal) save() error {
 	if err != nil {
 		return err
 	}
-	if err := netsetup.WriteFileAtomic(j.path, append(b, '\n'), 0o600); err != nil {
+	if err := procs.WriteFileAtomic(j.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func (d *Dom0) Provision(ctx context.Context, plan bool, emit func(StepResult)) 
 	r.Plan = plan
 	if err == nil && !plan {
 		// What was applied, for status without -f and for the record.
-		if werr := netsetup.WriteFileAtomic(filepath.Join(d.StateDir, "spec.yaml"), d.Spec.YAML(), 0o600); werr != nil {
+		if werr := procs.WriteFileAtomic(filepath.Join(d.StateDir, "spec.yaml"), d.Spec.YAML(), 0o600); werr != nil {
 			r.OK, r.Error = false, werr.Error()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"net/netip"
 	"os"
 	"strings"
@@ -93,7 +94,7 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 	case KindIPTTable:
 		return d.removeTableIfEmpty(ctx, e.Table)
 	case KindProcess:
-		return netsetup.StopDaemon(ctx, e.Path, e.Name, "--conf-file="+e.Conf)
+		return procs.StopDaemon(ctx, e.Path, e.Name, "--conf-file="+e.Conf)
 	case KindGuest:
 		return d.undoGuest(ctx, e)
 	case KindDir:

@@ -3,12 +3,11 @@ package provision
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
-
-	"github.com/labctl/labctl/netsetup"
 )
 
 // Tool versions are asked once per binary: preflight runs on every
@@ -79,7 +78,7 @@ func (c *toolCache) save() {
 		return
 	}
 	if b, err := json.Marshal(c); err == nil {
-		netsetup.WriteFileAtomic(c.path, b, 0o600)
+		procs.WriteFileAtomic(c.path, b, 0o600)
 	}
 	c.dirty = false
 }

@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -172,7 +172,7 @@ func vifMAC(guest net.HardwareAddr) net.HardwareAddr {
 // Stop stops the guest process and removes its link and namespace.
 // A guest that does not exist is success.
 func (p *Process) Stop(ctx context.Context, g GuestSpec) error {
-	if err := stopPidfile(ctx, p.pidfile(g), marker(g)); err != nil {
+	if err := procs.Stop(ctx, procs.ReadPidfile(p.pidfile(g)), marker(g)); err != nil {
 		return fmt.Errorf("stopping guest %s: %w", g.Name, err)
 	}
 	ns := GuestNetns(g.Lab, g.Index)
@@ -192,57 +192,9 @@ func (p *Process) Stop(ctx context.Context, g GuestSpec) error {
 // State reports whether the guest process runs.
 func (p *Process) State(ctx context.Context, g GuestSpec) (GuestState, error) {
 	st := GuestState{Name: g.Name, State: "stopped"}
-	pid := readPid(p.pidfile(g))
-	if pid > 0 && procHas(pid, marker(g)) {
+	pid := procs.ReadPidfile(p.pidfile(g))
+	if procs.Alive(pid, marker(g)) {
 		st.Running, st.ID, st.State = true, pid, "running"
 	}
 	return st, nil
-}
-
-func readPid(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-// procHas reports whether pid is alive (not a zombie) with arg in its
-// command line: pids are reused, and zombies answer kill(pid, 0).
-func procHas(pid int, arg string) bool {
-	if zombie(pid) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	for _, a := range strings.Split(string(b), "\x00") {
-		if a == arg {
-			return true
-		}
-	}
-	return false
-}
-
-func stopPidfile(ctx context.Context, path, arg string) error {
-	pid := readPid(path)
-	if pid <= 0 || !procHas(pid, arg) {
-		return nil
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(3 * time.Second)
-	for procHas(pid, arg) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			deadline = time.Now().Add(time.Hour)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
 }

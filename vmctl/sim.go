@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -261,22 +262,12 @@ func NetnsPids(ns string) ([]int, error) {
 			continue
 		}
 		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-		if err != nil || link != want || zombie(pid) {
+		if err != nil || link != want || !procs.Alive(pid) {
 			continue
 		}
 		pids = append(pids, pid)
 	}
 	return pids, nil
-}
-
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }
 
 // KillNetnsProcs stops every process in the namespace: SIGTERM, then

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -204,8 +205,8 @@ func (s SimSSHD) Up(ctx context.Context) (int, error) {
 // alive, in the namespace, with this config on its command line (sshd
 // rewrites its title but keeps the arguments in it).
 func (s SimSSHD) Pid() int {
-	pid := readPid(s.PidPath())
-	if pid <= 0 || zombie(pid) {
+	pid := procs.ReadPidfile(s.PidPath())
+	if !procs.Alive(pid) {
 		return 0
 	}
 	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -294,24 +295,5 @@ func mustPub(pub ed25519.PublicKey) ssh.PublicKey {
 
 // writeSecret writes a 0600 file atomically (temporary file, rename).
 func writeSecret(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return procs.WriteFileAtomic(path, data, 0o600)
 }

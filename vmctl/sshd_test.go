@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/labctl/labctl/internal/labtest"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/sshx"
 )
@@ -102,7 +102,7 @@ func TestSimSSHD(t *testing.T) {
 	// A changed config restarts it: the old server is gone.
 	s.Port = 2222
 	pid2, err := s.Up(ctx)
-	if err != nil || pid2 == pid || netsetup.ProcAlive(pid) {
+	if err != nil || pid2 == pid || procs.Alive(pid) {
 		t.Fatalf("Up on another port: pid %d → %d, %v", pid, pid2, err)
 	}
 	if s.Target() != "ssh://root@192.168.77.2:2222" {
@@ -126,7 +126,7 @@ func TestSimSSHD(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for netsetup.ProcAlive(pid2) {
+	for procs.Alive(pid2) {
 		if time.Now().After(deadline) {
 			t.Fatalf("sshd %d survived SimDown", pid2)
 		}

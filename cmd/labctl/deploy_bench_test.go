@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/service/guest"
 )
 
@@ -31,7 +31,7 @@ func BenchmarkDeployOneGuest(b *testing.B) {
 	rss := 0
 	for b.Loop() {
 		b.StopTimer()
-		pid := netsetup.ReadPidfile(filepath.Join(l.StateDir(), "guests", "auth-1", "guest.pid"))
+		pid := procs.ReadPidfile(filepath.Join(l.StateDir(), "guests", "auth-1", "guest.pid"))
 		if kb, err := guest.ResidentKB(pid); err == nil {
 			rss = kb
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
@@ -157,7 +157,7 @@ func TestDeployCheckAndRedeploy(t *testing.T) {
 
 func guestPid(t *testing.T, l *labtest.Lab, name string) int {
 	t.Helper()
-	return netsetup.ReadPidfile(filepath.Join(l.StateDir(), "guests", name, "guest.pid"))
+	return procs.ReadPidfile(filepath.Join(l.StateDir(), "guests", name, "guest.pid"))
 }
 
 // A killed guest shows as down in status (exit 3) and deploy brings it back.
@@ -169,7 +169,7 @@ func TestKilledGuestRecovers(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for netsetup.ProcAlive(pid) {
+	for procs.Alive(pid) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	st, code := statusJSON(t, l, "-f", spec)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/internal/labtest"
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -65,7 +65,7 @@ func applyFix(t *testing.T, l *labtest.Lab, fix string) {
 		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 			t.Fatalf("fix %q: %v", fix, err)
 		}
-		if !eventually(5*time.Second, func() bool { return !netsetup.ProcAlive(pid) }) {
+		if !eventually(5*time.Second, func() bool { return !procs.Alive(pid) }) {
 			t.Fatalf("fix %q: process still alive", fix)
 		}
 	default:
@@ -119,9 +119,9 @@ func TestDoctorFaults(t *testing.T) {
 	}{
 		{name: "dnsmasq killed",
 			inject: func(t *testing.T) {
-				pid := netsetup.ReadPidfile(filepath.Join(l.StateDir(), "dnsmasq", "dnsmasq.pid"))
+				pid := procs.ReadPidfile(filepath.Join(l.StateDir(), "dnsmasq", "dnsmasq.pid"))
 				syscall.Kill(pid, syscall.SIGKILL)
-				if !eventually(5*time.Second, func() bool { return !netsetup.ProcAlive(pid) }) {
+				if !eventually(5*time.Second, func() bool { return !procs.Alive(pid) }) {
 					t.Fatal("dnsmasq did not die")
 				}
 			},
@@ -167,7 +167,7 @@ func TestDoctorFaults(t *testing.T) {
 			inject: func(t *testing.T) {
 				pid := guestPid(t, l, "auth-1")
 				syscall.Kill(pid, syscall.SIGKILL)
-				if !eventually(5*time.Second, func() bool { return !netsetup.ProcAlive(pid) }) {
+				if !eventually(5*time.Second, func() bool { return !procs.Alive(pid) }) {
 					t.Fatal("guest did not die")
 				}
 			},

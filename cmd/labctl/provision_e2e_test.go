@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -38,7 +39,7 @@ func provisionJSON(t *testing.T, l *labtest.Lab, args ...string) provision.Resul
 
 func dnsmasqPid(t *testing.T, l *labtest.Lab) int {
 	t.Helper()
-	return netsetup.ReadPidfile(filepath.Join(l.StateDir(), "dnsmasq", "dnsmasq.pid"))
+	return procs.ReadPidfile(filepath.Join(l.StateDir(), "dnsmasq", "dnsmasq.pid"))
 }
 
 func TestProvisionTwiceChangesNothing(t *testing.T) {
@@ -117,7 +118,7 @@ func drifts() []drift {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			for netsetup.ProcAlive(pid, "dnsmasq") {
+			for procs.Alive(pid, "dnsmasq") {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}, "dnsmasq"},

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,6 @@ import (
 
 	"github.com/labctl/labctl/internal/labtest"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/sshx"
@@ -407,7 +407,7 @@ func TestSimSSHDUpDown(t *testing.T) {
 		}
 	}
 	s.MustRun("sim", "down")
-	if !eventually(5*time.Second, func() bool { return !netsetup.ProcAlive(pid) }) {
+	if !eventually(5*time.Second, func() bool { return !procs.Alive(pid) }) {
 		t.Fatalf("sshd %d still runs after sim down", pid)
 	}
 	if _, err := os.Stat(s.sshd.Dir); !os.IsNotExist(err) {

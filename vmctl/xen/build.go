@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -241,7 +242,7 @@ func (r *Runtime) Build(ctx context.Context, spec BuildSpec, progress func(Build
 	if st, err := os.Stat(res.Artifact); err != nil || !st.Mode().IsRegular() {
 		return BuildResult{}, fmt.Errorf("xen: build %q: make build succeeded but %s is missing", spec.Name, res.Artifact)
 	}
-	if err := writeFileAtomic(filepath.Join(spec.Dir, FingerprintFile), []byte(fp+"\n"), 0o600); err != nil {
+	if err := procs.WriteFileAtomic(filepath.Join(spec.Dir, FingerprintFile), []byte(fp+"\n"), 0o600); err != nil {
 		return BuildResult{}, fmt.Errorf("xen: build %q: %w", spec.Name, err)
 	}
 	res.Elapsed = time.Since(start)
@@ -270,11 +271,11 @@ func (r *Runtime) writeSources(spec BuildSpec) error {
 	}
 	names := sortedKeys(spec.Sources)
 	for _, name := range names {
-		if err := writeFileAtomic(filepath.Join(spec.Dir, name), spec.Sources[name], 0o644); err != nil {
+		if err := procs.WriteFileAtomic(filepath.Join(spec.Dir, name), spec.Sources[name], 0o644); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(filepath.Join(spec.Dir, sourcesFile), []byte(strings.Join(names, "\n")+"\n"), 0o600)
+	return procs.WriteFileAtomic(filepath.Join(spec.Dir, sourcesFile), []byte(strings.Join(names, "\n")+"\n"), 0o600)
 }
 
 // lineWriter calls emit once per output line. opam and dune redraw

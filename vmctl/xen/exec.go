@@ -1,15 +1,14 @@
 package xen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -129,49 +128,10 @@ func (LocalSpawner) Spawn(_ context.Context, argv []string, logPath string) (int
 	return cmd.Process.Pid, nil
 }
 
-// processAlive reports whether pid is a live (not zombie) process whose
-// command line contains every string in want as an argument. Pids are
-// reused, and kill(pid, 0) succeeds on a zombie, so neither is enough.
-func processAlive(pid int, want ...string) bool {
-	if pid <= 0 {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The command name is in parentheses and may itself contain ") ".
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return false
-	}
-	if s := stat[i+2]; s == 'Z' || s == 'X' || s == 'x' {
-		return false
-	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	for _, w := range want {
-		found := false
-		for _, a := range args {
-			if a == w {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
 // stopProcess ends the process group led by pid: TERM, then KILL after
 // grace. It returns once the process is gone or a zombie.
 func stopProcess(pid int, grace time.Duration, want ...string) error {
-	if !processAlive(pid, want...) {
+	if !procs.Alive(pid, want...) {
 		return nil
 	}
 	if err := syscall.Kill(-pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -179,7 +139,7 @@ func stopProcess(pid int, grace time.Duration, want ...string) error {
 	}
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if !processAlive(pid, want...) {
+		if !procs.Alive(pid, want...) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -187,7 +147,7 @@ func stopProcess(pid int, grace time.Duration, want ...string) error {
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill pid %d: %w", pid, err)
 	}
-	for i := 0; i < 100 && processAlive(pid, want...); i++ {
+	for i := 0; i < 100 && procs.Alive(pid, want...); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -94,7 +95,7 @@ func TestLocalRunnerCancelKillsGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	waitFor(t, "grandchild sleep to die", func() bool { return !processAlive(pid) })
+	waitFor(t, "grandchild sleep to die", func() bool { return !procs.Alive(pid) })
 }
 
 func TestLocalSpawner(t *testing.T) {
@@ -115,10 +116,10 @@ func TestLocalSpawner(t *testing.T) {
 		return string(b) == "earlier\nattached guest-x\n"
 	})
 	time.Sleep(100 * time.Millisecond)
-	if !processAlive(pid, script, "guest-x") {
+	if !procs.Alive(pid, script, "guest-x") {
 		t.Fatal("spawned reader exited: stdin reached EOF")
 	}
-	if processAlive(pid, "someone-else") {
+	if procs.Alive(pid, "someone-else") {
 		t.Fatal("processAlive matched a command line it should not")
 	}
 	if err := stopProcess(pid, time.Second, "guest-x"); err != nil {
@@ -126,7 +127,7 @@ func TestLocalSpawner(t *testing.T) {
 	}
 	// Between the signal and the zombie state the exiting process has no
 	// command line left: stopProcess counts that as gone already.
-	waitFor(t, "reader to exit", func() bool { return !processAlive(pid) })
+	waitFor(t, "reader to exit", func() bool { return !procs.Alive(pid) })
 	if _, err := (LocalSpawner{}).Spawn(context.Background(), []string{"/nonexistent"}, logPath); err == nil {
 		t.Fatal("spawned a missing binary")
 	}
@@ -154,7 +155,7 @@ func TestProcessAliveZombie(t *testing.T) {
 		i := bytes.LastIndexByte(b, ')')
 		return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 	})
-	if processAlive(pid) {
+	if procs.Alive(pid) {
 		t.Fatal("zombie reported alive")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -158,7 +159,7 @@ func (r *Runtime) Start(ctx context.Context, g vmctl.GuestSpec) error {
 		return fmt.Errorf("xen: start guest %q: state dir: %w", g.Name, err)
 	}
 	path := XLFile(g)
-	if err := writeFileAtomic(path, text, 0o600); err != nil {
+	if err := procs.WriteFileAtomic(path, text, 0o600); err != nil {
 		return fmt.Errorf("xen: start guest %q: %w", g.Name, err)
 	}
 	d, found, err := r.find(ctx, g.Name)
@@ -293,7 +294,7 @@ func (r *Runtime) consolePID(g vmctl.GuestSpec) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return pid, processAlive(pid, "console", g.Name)
+	return pid, procs.Alive(pid, "console", g.Name)
 }
 
 func (r *Runtime) ensureConsole(ctx context.Context, g vmctl.GuestSpec) error {
@@ -318,7 +319,7 @@ func (r *Runtime) ensureConsole(ctx context.Context, g vmctl.GuestSpec) error {
 	if err != nil {
 		return fmt.Errorf("xen: console of guest %q: %w", g.Name, err)
 	}
-	if err := writeFileAtomic(ConsolePIDFile(g), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	if err := procs.WriteFileAtomic(ConsolePIDFile(g), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("xen: console of guest %q: %w", g.Name, err)
 	}
 	r.Log.Info("capturing console", "guest", g.Name, "pid", pid, "log", logPath)
@@ -344,31 +345,6 @@ func (r *Runtime) stopConsole(g vmctl.GuestSpec) error {
 	}
 	if err := os.Remove(ConsolePIDFile(g)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("console pidfile: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path, so readers never see half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -113,7 +114,7 @@ func TestRuntimeLifecycle(t *testing.T) {
 		t.Errorf("console log starts %q", firstLine(string(logText)))
 	}
 	pid, ok := readPID(t, ConsolePIDFile(g))
-	if !ok || !processAlive(pid, "console", g.Name) {
+	if !ok || !procs.Alive(pid, "console", g.Name) {
 		t.Fatalf("console reader pid %d (ok %v) not alive", pid, ok)
 	}
 
@@ -155,9 +156,9 @@ func TestRuntimeLifecycle(t *testing.T) {
 	if !strings.Contains(logs.String(), `reason="its config differs: memory: \"32MiB\" -> \"48MiB\""`) {
 		t.Errorf("log does not say why the guest was replaced:\n%s", logs.String())
 	}
-	waitFor(t, "old console reader gone", func() bool { return !processAlive(pid, "console", g.Name) })
+	waitFor(t, "old console reader gone", func() bool { return !procs.Alive(pid, "console", g.Name) })
 	pid3, ok := readPID(t, ConsolePIDFile(g))
-	if !ok || pid3 == pid || !processAlive(pid3, "console", g.Name) {
+	if !ok || pid3 == pid || !procs.Alive(pid3, "console", g.Name) {
 		t.Fatalf("new console reader %d (old %d) not alive", pid3, pid)
 	}
 	st, _ = r.State(ctx, g2)
@@ -173,7 +174,7 @@ func TestRuntimeLifecycle(t *testing.T) {
 	if got := f.callStrings(); strings.Join(got, "\n") != "xl destroy auth-1" {
 		t.Fatalf("stop calls = %q", got)
 	}
-	if processAlive(pid3, "console", g.Name) {
+	if procs.Alive(pid3, "console", g.Name) {
 		t.Fatal("console reader still alive after Stop")
 	}
 	if _, err := os.Stat(ConsolePIDFile(g)); !errors.Is(err, os.ErrNotExist) {

@@ -1,0 +1,160 @@
+// Package procs tells live processes from zombies and reused pids, and
+// stops them; atomic file writes live here too. Shared by dom0's daemons
+// (dnsmasq, sshd) and the guests' runtimes.
+package procs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Alive reports whether pid is a live (not zombie) process whose
+// command line contains every one of want. A killed daemon lingers as a
+// zombie until PID 1 reaps it, kill(pid, 0) succeeds on zombies, and pids
+// are reused: only /proc tells the truth.
+func Alive(pid int, want ...string) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name, which may itself
+	// contain spaces or parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+		return false
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
+	for _, w := range want {
+		found := false
+		for _, a := range args {
+			if a == w || filepath.Base(a) == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// SameNetns reports whether pid lives in the caller's network namespace.
+func SameNetns(pid int) bool {
+	a, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	b, err2 := os.Readlink("/proc/self/ns/net")
+	return err1 == nil && err2 == nil && a == b
+}
+
+// ReadPidfile returns the pid in path, 0 if absent or unreadable.
+func ReadPidfile(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
+
+// Stop sends SIGTERM to pid if it is alive and ours (its cmdline
+// has every want), and waits until it is gone or a zombie. Not running
+// is success.
+func Stop(ctx context.Context, pid int, want ...string) error {
+	if !Alive(pid, want...) {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stopping pid %d: %w", pid, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for Alive(pid, want...) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			deadline = time.Now().Add(5 * time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// StopDaemon stops the process in pidfile and any other live process in
+// this namespace whose command line has every one of want (want[0] names
+// it in errors). Nothing running is success.
+func StopDaemon(ctx context.Context, pidfile string, want ...string) error {
+	pids := append([]int{ReadPidfile(pidfile)}, Find(want...)...)
+	for _, pid := range pids {
+		if err := Stop(ctx, pid, want...); err != nil {
+			return fmt.Errorf("%s: %w", want[0], err)
+		}
+	}
+	return nil
+}
+
+// Find lists live processes in the caller's network namespace whose
+// command line has every one of want.
+func Find(want ...string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 || pid == os.Getpid() {
+			continue
+		}
+		if Alive(pid, want...) && SameNetns(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// WriteFileAtomic writes data to path through a temporary file and a
+// rename, so a killed labctl never leaves a half-written file. It does not
+// fsync: labctl's state files describe kernel state that does not survive
+// a machine crash either (see provision.Journal).
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
