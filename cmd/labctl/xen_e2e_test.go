@@ -114,3 +114,33 @@ func TestXenRuntimeOnSim(t *testing.T) {
 		t.Fatalf("namespaces after destroy: %v", names)
 	}
 }
+
+// --plan with the xen runtime on a machine without Xen or the OCaml
+// toolchain: the findings are listed, not fatal; every command and the full
+// .xl are printed; nothing runs and dom0 is unchanged.
+func TestXenPlanWithoutXen(t *testing.T) {
+	l := newLab(t)
+	before := labtest.Snapshot(t, l.Dom0NS())
+	missing := filepath.Join(t.TempDir(), "no-xl-here")
+	spec := fastSpec(t, fmt.Sprintf("guests:\n  runtime: xen\nxen:\n  xl: %s\n  prefix: [env, PATH=/nonexistent]\n", missing))
+	out, errOut, code := l.Run("deploy", "--target", "sim", "-f", spec, "--plan")
+	if code != 0 {
+		t.Fatalf("deploy --plan without Xen: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"xen ", "fail: " + missing + " not found", "fix:", // the finding and its fix
+		"mirage configure -t xen", "make depend", "make build", // the build it would run
+		missing + " create " + filepath.Join(l.StateDir(), "guests", "auth-1", "auth-1.xl"),
+		"type = 'pvh'", "kernel = '" + filepath.Join(l.StateDir(), "build", "auth", "dist", "auth.xen") + "'",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if after := labtest.Snapshot(t, l.Dom0NS()); after != before {
+		t.Fatalf("--plan changed dom0:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(l.StateDir(), "guests", "auth-1", "auth-1.xl")); !os.IsNotExist(err) {
+		t.Fatalf("--plan wrote the .xl: %v", err)
+	}
+}
