@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
+# Namespaces, links and iptables need root: re-run through sudo if needed.
 if [[ $(id -u) -ne 0 ]]; then
-  echo "up.sh: run as root (sudo scripts/up.sh): the lab is built from network namespaces" >&2
+  if command -v sudo >/dev/null; then exec sudo -E env "PATH=$PATH" bash "$0" "$@"; fi
+  echo "up.sh: run as root: the lab is built from network namespaces" >&2
   exit 1
 fi
 bash scripts/install-deps.sh
