@@ -35,6 +35,10 @@ type Dom0 struct {
 	// Progress, when set, receives lines of long-running work (the
 	// unikernel build) as they happen.
 	Progress func(step, line string)
+
+	// iptBackend is iptables' backend as preflight found it
+	// ("nf_tables", "legacy" or "").
+	iptBackend string
 }
 
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
@@ -182,6 +186,7 @@ func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
 	if backend != "" {
 		it.Observed += " (" + backend + ")"
 	}
+	d.iptBackend = backend
 	it.OK = toolver.AtLeast("iptables", v, toolver.MinIPTables()) == nil
 	return it
 }
@@ -424,7 +429,21 @@ func (d *Dom0) rules() netsetup.RuleSet {
 	return netsetup.DesiredRules(d.Spec.Lab, d.Spec.Network.Bridge, d.Spec.Subnet(), d.Spec.Network.NAT)
 }
 
+// save observes the rules: one iptables-save. With the nf_tables backend a
+// netlink question first: a dom0 where none of labctl's tables exists yet
+// (a cold provision) has nothing to dump, and the exec is skipped.
 func (d *Dom0) save(ctx context.Context) (netsetup.Saved, error) {
+	if d.iptBackend == "nf_tables" {
+		if tables, err := netsetup.NFTablesIPv4(); err == nil {
+			none := true
+			for _, t := range d.rules().Tables() {
+				none = none && !tables[t]
+			}
+			if none {
+				return netsetup.Saved{Tables: map[string]*netsetup.SavedTable{}}, nil
+			}
+		}
+	}
 	b, err := d.IPT.Save(ctx)
 	if err != nil {
 		return netsetup.Saved{}, err
