@@ -145,45 +145,38 @@ func BenchmarkProvisionCold(b *testing.B) {
 // BenchmarkProvisionShellBaseline times the same steps as a shell script
 // of ip/sysctl/iptables/dnsmasq commands, run in the fresh dom0.
 func BenchmarkProvisionShellBaseline(b *testing.B) {
-	l, fresh := benchLab(b)
-	script := filepath.Join(b.TempDir(), "baseline.sh")
-	if err := os.WriteFile(script, []byte(baselineScript), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		b.StopTimer()
-		fresh()
-		dir := filepath.Join(l.StateDir(), "baseline")
-		b.StartTimer()
-		out, err := exec.Command("ip", "netns", "exec", l.Dom0NS(), "sh", script, dir).CombinedOutput()
-		b.StopTimer()
-		if err != nil {
-			b.Fatalf("baseline: %v\n%s", err, out)
-		}
-		// The baseline's dnsmasq is not labctl's: stop it with the lab.
-		vmctl.KillNetnsProcs(context.Background(), l.Dom0NS(), discard())
-		b.StartTimer()
-	}
+	benchScript(b, baselineScript, func(script, dir, dom0 string) []string {
+		return []string{"ip", "netns", "exec", dom0, "sh", script, dir}
+	})
 }
 
 // BenchmarkProvisionShellFromHost times the same commands issued from the
 // host into dom0's namespace, command by command.
 func BenchmarkProvisionShellFromHost(b *testing.B) {
+	benchScript(b, baselineFromHost, func(script, dir, dom0 string) []string {
+		return []string{"sh", script, dir, dom0}
+	})
+}
+
+// benchScript times a baseline script on a fresh dom0 per iteration; argv
+// says how to run it.
+func benchScript(b *testing.B, text string, argv func(script, dir, dom0 string) []string) {
 	l, fresh := benchLab(b)
-	script := filepath.Join(b.TempDir(), "baseline-host.sh")
-	if err := os.WriteFile(script, []byte(baselineFromHost), 0o755); err != nil {
+	script := filepath.Join(b.TempDir(), "baseline.sh")
+	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
 		b.StopTimer()
 		fresh()
-		dir := filepath.Join(l.StateDir(), "baseline")
+		cmd := argv(script, filepath.Join(l.StateDir(), "baseline"), l.Dom0NS())
 		b.StartTimer()
-		out, err := exec.Command("sh", script, dir, l.Dom0NS()).CombinedOutput()
+		out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
 		b.StopTimer()
 		if err != nil {
 			b.Fatalf("baseline: %v\n%s", err, out)
 		}
+		// The baseline's dnsmasq is not labctl's: stop it with the lab.
 		vmctl.KillNetnsProcs(context.Background(), l.Dom0NS(), discard())
 		b.StartTimer()
 	}

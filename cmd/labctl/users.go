@@ -15,6 +15,15 @@ import (
 	"golang.org/x/term"
 )
 
+// labUsers is the users directory of the spec's lab.
+func (a *app) labUsers() (users.Dir, error) {
+	spec, err := a.loadSpec()
+	if err != nil {
+		return users.Dir{}, err
+	}
+	return a.usersDir(spec)
+}
+
 func (a *app) usersDir(spec provision.Spec) (users.Dir, error) {
 	dir, err := provision.EnsureStateDir(a.stateRoot, spec.Lab)
 	if err != nil {
@@ -34,11 +43,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "Add a user; the password comes from a no-echo prompt or --password-stdin",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := a.loadSpec()
-			if err != nil {
-				return err
-			}
-			d, err := a.usersDir(spec)
+			d, err := a.labUsers()
 			if err != nil {
 				return err
 			}
@@ -66,11 +71,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := a.loadSpec()
-			if err != nil {
-				return err
-			}
-			d, err := a.usersDir(spec)
+			d, err := a.labUsers()
 			if err != nil {
 				return err
 			}
@@ -89,11 +90,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "List the users, one per line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := a.loadSpec()
-			if err != nil {
-				return err
-			}
-			d, err := a.usersDir(spec)
+			d, err := a.labUsers()
 			if err != nil {
 				return err
 			}
