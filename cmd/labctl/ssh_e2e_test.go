@@ -21,7 +21,6 @@ import (
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
-	"github.com/labctl/labctl/vmctl/sshx"
 )
 
 // sshLab is a simulated lab whose dom0 runs a real sshd (sim up --sshd);
@@ -428,7 +427,7 @@ func assertMode(t *testing.T, p string, want os.FileMode) {
 
 func sha(t *testing.T, p string) string {
 	t.Helper()
-	s, err := sshx.FileSHA256(p)
+	s, err := procs.FileSHA256(p)
 	if err != nil {
 		t.Fatal(err)
 	}

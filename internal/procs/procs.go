@@ -1,13 +1,16 @@
 // Package procs tells live processes from zombies and reused pids, and
-// stops them; atomic file writes live here too. Shared by dom0's daemons
+// stops them; atomic file writes and file checksums live here too. Shared by dom0's daemons
 // (dnsmasq, sshd) and the guests' runtimes.
 package procs
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -157,4 +160,19 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// FileSHA256 is the hex SHA-256 of a file's content: whether a users image
+// or labctl's own binary changed.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("checksum %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("checksum %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

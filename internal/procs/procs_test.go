@@ -23,18 +23,29 @@ func TestAliveAndStop(t *testing.T) {
 	}
 	pid := cmd.Process.Pid
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if !Alive(pid, "sleep", "30") {
-		t.Fatal("running sleep not alive")
+	// Between fork and exec the child still carries the test's command
+	// line: wait for sleep's.
+	for deadline := time.Now().Add(5 * time.Second); !Alive(pid, "sleep", "30"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("running sleep not alive")
+		}
 	}
-	// Stop returns once the process is a zombie: it is our child and not
-	// reaped yet, and a zombie is not alive.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := Stop(ctx, pid, "sleep"); err != nil {
 		t.Fatal(err)
 	}
-	if Alive(pid) {
-		t.Fatal("stopped (zombie) process reported alive")
+	if Alive(pid, "sleep") {
+		t.Fatal("Stop returned while the process still runs")
+	}
+	// It is our child and not reaped: it ends a zombie, which is not
+	// alive (between the signal and that, it has no command line left).
+	deadline := time.Now().Add(5 * time.Second)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("unreaped (zombie) process still reported alive")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if err := Stop(ctx, pid, "sleep"); err != nil {
 		t.Fatalf("stopping a stopped process: %v", err)

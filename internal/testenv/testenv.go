@@ -2,8 +2,10 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -35,4 +37,23 @@ func RequireTool(t testing.TB, names ...string) {
 			t.Skipf("%s not installed", n)
 		}
 	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for a writer goroutine (a process's
+// output, a console) and a reading test at once.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

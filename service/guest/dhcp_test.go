@@ -1,9 +1,9 @@
 package guest
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/labctl/labctl/internal/testenv"
 	"io"
 	"log/slog"
 	"math"
@@ -139,27 +139,10 @@ func newTestKeeper(ex exchanger, nw configurer, console io.Writer) *leaseKeeper 
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestKeeperRenewsBeforeExpiry(t *testing.T) {
 	srv := &fakeServer{t: t, lease: 10 * time.Second, ip: "198.51.100.23"}
 	nw := &fakeNet{}
-	var con syncBuffer
+	var con testenv.SyncBuffer
 	k := newTestKeeper(srv, nw, &con)
 	if err := k.acquire(context.Background()); err != nil {
 		t.Fatal(err)
@@ -198,7 +181,7 @@ func TestKeeperRetriesThenRediscovers(t *testing.T) {
 	srv := &fakeServer{t: t, lease: 10 * time.Second, ip: "198.51.100.23",
 		renewals: []error{down, down, down, down, down, down, down, down, down, down}}
 	nw := &fakeNet{}
-	var con syncBuffer
+	var con testenv.SyncBuffer
 	k := newTestKeeper(srv, nw, &con)
 	if err := k.acquire(context.Background()); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"os"
 	"path/filepath"
@@ -167,16 +168,11 @@ func ImageSHA256(img []byte) string {
 
 // FileSHA256 returns the hex SHA-256 of the file at path (a deployed image).
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := procs.FileSHA256(path)
 	if err != nil {
-		return "", fmt.Errorf("users image %s: %w", path, err)
+		return "", fmt.Errorf("users image: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("users image %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 // WriteImage writes img to path (mode 0600, atomically) unless the file

@@ -4,11 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"strconv"
 	"strings"
@@ -106,26 +105,12 @@ func ParseSumAndMode(out string) (RemoteFile, error) {
 	return RemoteFile{Exists: true, SHA256: strings.ToLower(sum), Mode: os.FileMode(m).Perm()}, nil
 }
 
-// FileSHA256 is the hex SHA-256 of a local file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("checksum %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("checksum %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // PutIfChanged uploads local to path on tr unless the target's copy has
 // the same SHA-256 and mode (labctl's own binary on dom0 is ~10 MB: skip
 // it when identical). It works over any Transport with sha256sum and GNU
 // or busybox stat on the target, and reports whether it uploaded.
 func PutIfChanged(ctx context.Context, tr vmctl.Transport, local, path string, mode os.FileMode) (bool, error) {
-	want, err := FileSHA256(local)
+	want, err := procs.FileSHA256(local)
 	if err != nil {
 		return false, err
 	}

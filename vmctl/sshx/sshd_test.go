@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,25 +28,8 @@ type sshd struct {
 	port    int
 	hostKey ssh.Signer
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *testenv.SyncBuffer
 	stopped bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // client is the key the tests log in with.
@@ -149,7 +131,7 @@ func startSSHD(t *testing.T, c client, port int) *sshd {
 		if p == 0 {
 			p = freePort(t)
 		}
-		s = &sshd{t: t, bin: bin, dir: dir, port: p, hostKey: signer, log: &syncBuffer{}}
+		s = &sshd{t: t, bin: bin, dir: dir, port: p, hostKey: signer, log: &testenv.SyncBuffer{}}
 		if s.start(hostKeyPath, ak) {
 			return s
 		}
