@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labctl/labctl/netsetup"
@@ -87,6 +88,25 @@ func ok(name, desired, observed string) Item {
 // --- preflight -------------------------------------------------------------
 
 func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
+	// The tool versions are two execs on a machine that has not cached
+	// them yet (a cold provision): ask both while the links are read.
+	tc := openToolCache(filepath.Dir(d.StateDir))
+	var tools [2]Item
+	var wg sync.WaitGroup
+	wg.Go(func() { tools[0] = dnsmasqItem(ctx, tc) })
+	wg.Go(func() { tools[1] = d.iptablesItem(ctx, tc) })
+	items, err := d.preflightLinks()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	items = append(items, d.stateDirItem(), tools[0], tools[1])
+	tc.save()
+	return items, nil
+}
+
+// preflightLinks checks the uplink and that the subnet is the lab's alone.
+func (d *Dom0) preflightLinks() ([]Item, error) {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -123,11 +143,6 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	} else {
 		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
 	}
-	items = append(items, d.stateDirItem())
-	tc := openToolCache(filepath.Dir(d.StateDir))
-	items = append(items, dnsmasqItem(ctx, tc))
-	items = append(items, d.iptablesItem(ctx, tc))
-	tc.save()
 	return items, nil
 }
 

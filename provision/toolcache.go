@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 )
 
@@ -16,6 +17,7 @@ import (
 // inode, size, mtime), so an upgrade or an alternatives switch
 // (iptables-nft ↔ iptables-legacy) asks again.
 type toolCache struct {
+	mu      sync.Mutex // preflight asks for the tools concurrently
 	path    string
 	Entries map[string]toolEntry `json:"tools"`
 	dirty   bool
@@ -61,19 +63,26 @@ func (c *toolCache) version(tool string, ask func() (string, error)) (string, er
 	if err != nil {
 		return "", err
 	}
-	if e, ok := c.Entries[tool]; ok && e.Key == key {
+	c.mu.Lock()
+	e, ok := c.Entries[tool]
+	c.mu.Unlock()
+	if ok && e.Key == key {
 		return e.Version, nil
 	}
 	v, err := ask()
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.Entries[tool] = toolEntry{Key: key, Version: v}
 	c.dirty = true
 	return v, nil
 }
 
 func (c *toolCache) save() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.dirty {
 		return
 	}
