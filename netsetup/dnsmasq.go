@@ -124,13 +124,12 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 		}
 	}
 	os.Remove(c.PidPath())
-	cmd := exec.CommandContext(ctx, "dnsmasq", "--conf-file="+c.ConfPath())
+	cmd := DnsmasqCommand(ctx, "--conf-file="+c.ConfPath())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("starting dnsmasq on %s: %w: %s", c.Bridge, err, strings.TrimSpace(out.String()))
 	}
-	// The pidfile is written by the daemon; give it a moment.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		pid := procs.ReadPidfile(c.PidPath())
@@ -145,6 +144,16 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// DnsmasqCommand is dnsmasq with args in the C locale: labctl reads what
+// dnsmasq prints (its version) and logs (that it re-read the hosts file),
+// which a translated dnsmasq would word otherwise. It also spares dnsmasq
+// loading locale files at every start.
+func DnsmasqCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "dnsmasq", args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd
 }
 
 // StopDnsmasq stops the lab's dnsmasq if it runs — the one in the

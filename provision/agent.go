@@ -37,53 +37,68 @@ var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy"
 // one {"type":"result"}. The returned Result is the same as the last line.
 func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer) Result {
 	enc := json.NewEncoder(w)
+	r := serve(ctx, verb, req, o, w, func(s StepResult) {
+		enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s})
+	})
+	enc.Encode(Event{Schema: SchemaVersion, Type: "result", Result: &r})
+	return r
+}
+
+// ServeLocal runs one verb in this process, without an agent: dom0 is
+// this machine, or (with o.Enter) a namespace the steps enter. onStep
+// sees each step as it ends and each progress line as it comes, one at a
+// time.
+func ServeLocal(ctx context.Context, verb string, req AgentRequest, o Options, onStep func(StepResult)) Result {
+	if o.Enter != nil && verb != "provision" {
+		// See Options.Enter: the other verbs reach guests.
+		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{},
+			Error: fmt.Sprintf("%s runs in dom0's namespace only, through the agent", verb)}
+	}
+	return serve(ctx, verb, req, o, io.Discard, onStep)
+}
+
+// serve runs a verb; doctor writes its findings to w.
+func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer, onStep func(StepResult)) Result {
 	var mu sync.Mutex // steps end and builds print from several goroutines
 	emit := func(s StepResult) {
 		mu.Lock()
 		defer mu.Unlock()
-		enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s})
+		onStep(s)
 	}
-	var r Result
 	if err := req.Spec.Validate(); err != nil {
-		r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
-	} else {
-		o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
-		d, done, err := Open(o)
-		if err == nil {
-			// Long work (the unikernel build) streams its lines as
-			// "progress" step events while it runs.
-			d.Progress = func(step, line string) { emit(StepResult{Step: step, Status: StatusProgress, Detail: line}) }
-		}
-		if err != nil {
-			r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
-		} else {
-			switch verb {
-			case "provision":
-				r = d.Provision(ctx, req.Plan, emit)
-			case "status":
-				r = d.Status(ctx, emit)
-			case "teardown":
-				r = d.TeardownResult(ctx, emit)
-			case "deploy":
-				in := req.Deploy
-				if in.Kernel == "" {
-					// The process runtime's guest is labctl itself.
-					in.Kernel, _ = os.Executable()
-				}
-				r = d.Deploy(ctx, in, req.Plan, emit)
-			case "destroy":
-				r = d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest))
-			case "doctor":
-				// Sequential: nothing else writes to w meanwhile.
-				r = d.Doctor(ctx, w)
-			default:
-				r = Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", ")), Steps: []StepResult{}}
-			}
-			done()
-		}
+		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
 	}
-	enc.Encode(Event{Schema: SchemaVersion, Type: "result", Result: &r})
-	return r
+	o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
+	d, done, err := Open(o)
+	if err != nil {
+		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
+	}
+	defer done()
+	// Long work (the unikernel build) streams its lines as "progress"
+	// step events while it runs.
+	d.Progress = func(step, line string) { emit(StepResult{Step: step, Status: StatusProgress, Detail: line}) }
+	switch verb {
+	case "provision":
+		return d.Provision(ctx, req.Plan, emit)
+	case "status":
+		return d.Status(ctx, emit)
+	case "teardown":
+		return d.TeardownResult(ctx, emit)
+	case "deploy":
+		in := req.Deploy
+		if in.Kernel == "" {
+			// The process runtime's guest is labctl itself.
+			in.Kernel, _ = os.Executable()
+		}
+		return d.Deploy(ctx, in, req.Plan, emit)
+	case "destroy":
+		return d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest))
+	case "doctor":
+		// Sequential: nothing else writes to w meanwhile.
+		return d.Doctor(ctx, w)
+	}
+	return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{},
+		Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", "))}
 }
 
 // CallAgent runs `<exe> agent <verb>` on t, feeds it req, and calls

@@ -30,6 +30,13 @@ type Options struct {
 	Sysctl netsetup.Sysctl
 	// Runtime boots guests; nil means the spec's (process only, for now).
 	Runtime vmctl.Runtime
+	// Enter, when set, runs f on an OS thread inside dom0's network
+	// namespace: labctl itself runs in another one (the sim's host side)
+	// and enters dom0 for each step instead of starting an agent there.
+	// Only the network steps are written for it (provision): guests'
+	// probes dial from goroutines of their own, which would not be in
+	// dom0. Nil: this process is in dom0.
+	Enter func(f func() error) error
 }
 
 // StateDir is the lab's state directory under root.
@@ -74,20 +81,26 @@ func Open(o Options) (*Dom0, func(), error) {
 		}
 		return nil, nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
-	j, err := OpenJournal(dir, o.Spec.Lab)
+	d := &Dom0{
+		Spec: o.Spec, Sysctl: o.Sysctl, IPT: o.IPT, StateDir: dir,
+		Log: o.Log, NoResolv: o.NoResolv, enter: o.Enter,
+	}
+	// The journal is stamped with dom0's namespace, and netlink sockets
+	// stay in the namespace they were opened in.
+	err = d.in(func() (err error) {
+		if d.Journal, err = OpenJournal(dir, o.Spec.Lab); err != nil {
+			return err
+		}
+		if d.NL, err = netlink.NewHandle(); err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		lock.Close()
 		return nil, nil, err
 	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		lock.Close()
-		return nil, nil, fmt.Errorf("netlink: %w", err)
-	}
-	d := &Dom0{
-		Spec: o.Spec, NL: h, Sysctl: o.Sysctl, IPT: o.IPT, StateDir: dir, Journal: j,
-		Log: o.Log, NoResolv: o.NoResolv,
-	}
+	h := d.NL
 	if d.Sysctl == nil {
 		d.Sysctl = netsetup.ProcSys{}
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,6 +39,35 @@ type Dom0 struct {
 	// iptBackend is iptables' backend as preflight found it
 	// ("nf_tables", "legacy" or "").
 	iptBackend string
+	// enter runs f inside dom0's network namespace (Options.Enter); nil
+	// when the process is there.
+	enter func(f func() error) error
+}
+
+// in runs f inside dom0's network namespace.
+func (d *Dom0) in(f func() error) error {
+	if d.enter == nil {
+		return f()
+	}
+	return d.enter(f)
+}
+
+// entered makes each call of s's Observe and Apply run inside dom0's
+// network namespace, on a thread of its own (steps run concurrently).
+func (d *Dom0) entered(s Step) Step {
+	observe, apply := s.Observe, s.Apply
+	s.Observe = func(ctx context.Context) (items []Item, err error) {
+		if eerr := d.enter(func() error { items, err = observe(ctx); return nil }); eerr != nil {
+			return nil, eerr
+		}
+		return items, err
+	}
+	if apply != nil {
+		s.Apply = func(ctx context.Context, items []Item) error {
+			return d.enter(func() error { return apply(ctx, items) })
+		}
+	}
+	return s
 }
 
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
@@ -61,6 +89,16 @@ func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
 
 // Steps returns the converge steps in order.
 func (d *Dom0) Steps() []Step {
+	steps := d.steps()
+	if d.enter != nil {
+		for i := range steps {
+			steps[i] = d.entered(steps[i])
+		}
+	}
+	return steps
+}
+
+func (d *Dom0) steps() []Step {
 	return []Step{
 		{Name: "preflight", Observe: d.observePreflight},
 		{Name: "bridge", Observe: d.observeBridge, Apply: d.applyBridge},
@@ -168,7 +206,7 @@ func (d *Dom0) stateDirItem() Item {
 func dnsmasqItem(ctx context.Context, tc *toolCache) Item {
 	it := Item{Name: "dnsmasq", Desired: ">= " + toolver.MinDnsmasq().String()}
 	out, err := tc.version("dnsmasq", func() (string, error) {
-		b, err := exec.CommandContext(ctx, "dnsmasq", "--version").Output()
+		b, err := netsetup.DnsmasqCommand(ctx, "--version").Output()
 		return string(b), err
 	})
 	if err != nil {
@@ -565,12 +603,9 @@ func (d *Dom0) observeDnsmasq(ctx context.Context) ([]Item, error) {
 // touched, so it keeps its pid and leases.
 func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
 	c := d.Dnsmasq()
-	if err := d.ensureDnsmasqDir(); err != nil {
-		return err
-	}
 	proc := Entry{Kind: KindProcess, Name: "dnsmasq", Path: c.PidPath(), Conf: c.ConfPath()}
 	started := d.Journal.Has(proc)
-	if err := d.Journal.Record(proc); err != nil {
+	if err := d.ensureDnsmasqDir(proc); err != nil {
 		return err
 	}
 	// A dnsmasq of this lab can only be running (or stray, from a killed
@@ -592,12 +627,14 @@ func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
 	return nil
 }
 
-func (d *Dom0) ensureDnsmasqDir() error {
+// ensureDnsmasqDir records the directory (if labctl is about to create
+// it) together with also, in one journal write, then creates it.
+func (d *Dom0) ensureDnsmasqDir(also ...Entry) error {
 	dir := d.DnsmasqDir()
 	if _, err := os.Stat(dir); err == nil {
-		return nil
+		return d.Journal.Record(also...)
 	}
-	if err := d.Journal.Record(Entry{Kind: KindDir, Path: dir}); err != nil {
+	if err := d.Journal.Record(append([]Entry{{Kind: KindDir, Path: dir}}, also...)...); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

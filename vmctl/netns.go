@@ -52,6 +52,12 @@ func (Netns) Put(ctx context.Context, local, path string, mode os.FileMode) erro
 	return copyFile(local, path, mode)
 }
 
+// Do runs f on an OS thread inside the namespace. Everything f does on
+// that thread is in the namespace: sockets it opens (netlink included),
+// processes it forks, /proc/sys/net and /proc/thread-self. Goroutines f
+// starts are not: they run on other threads.
+func (n Netns) Do(f func() error) error { return inNetns(n.Name, f) }
+
 // Start starts argv inside the namespace and returns the running command.
 func (n Netns) Start(cmd *exec.Cmd) error { return startIn(n.Name, cmd) }
 

@@ -90,12 +90,14 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 		}
 	}
 	var res provision.Result
-	if c.t == nil {
-		res = provision.ServeAgent(ctx, verb, req, provision.Options{Log: a.log}, io.Discard)
-		for _, s := range res.Steps {
-			progress(s)
-		}
-	} else {
+	switch {
+	case c.t == nil:
+		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log}, progress)
+	case c.enter != nil && verb == "provision":
+		// The sim's provision enters dom0's namespace from this process:
+		// no agent to start (see provision.Options.Enter).
+		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log, Enter: c.enter}, progress)
+	default:
 		res, err = provision.CallAgent(ctx, c.t, c.exe, verb, req, progress)
 		if err != nil {
 			return res, err
@@ -108,9 +110,10 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 
 // dom0Conn is how one command reaches dom0's agent.
 type dom0Conn struct {
-	t         vmctl.Transport // nil: the agent runs in this process
-	exe       string          // labctl on dom0
-	stateRoot string          // dom0's state root
+	t         vmctl.Transport          // nil: the agent runs in this process
+	enter     func(func() error) error // sim: runs f inside dom0's namespace
+	exe       string                   // labctl on dom0
+	stateRoot string                   // dom0's state root
 	noResolv  bool
 	ssh       *sshx.Transport // remote targets
 	log       *slog.Logger
@@ -143,7 +146,8 @@ func (a *app) openDom0(ctx context.Context, spec provision.Spec) (*dom0Conn, err
 			return nil, err
 		}
 		// The sim's WAN is a dead end: dnsmasq forwards no DNS there.
-		return &dom0Conn{t: vmctl.Netns{Name: dom0}, exe: exe, stateRoot: a.stateRoot, noResolv: true, log: a.log}, nil
+		ns := vmctl.Netns{Name: dom0}
+		return &dom0Conn{t: ns, enter: ns.Do, exe: exe, stateRoot: a.stateRoot, noResolv: true, log: a.log}, nil
 	}
 	return a.openRemote(ctx, spec, ts)
 }

@@ -57,10 +57,12 @@ func Alive(pid int, want ...string) bool {
 	return true
 }
 
-// SameNetns reports whether pid lives in the caller's network namespace.
+// SameNetns reports whether pid lives in the calling thread's network
+// namespace. The thread's, not the process's: labctl runs the sim's steps
+// on threads that entered dom0's namespace.
 func SameNetns(pid int) bool {
 	a, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-	b, err2 := os.Readlink("/proc/self/ns/net")
+	b, err2 := os.Readlink("/proc/thread-self/ns/net")
 	return err1 == nil && err2 == nil && a == b
 }
 
