@@ -90,9 +90,16 @@ func deref(b *bool) bool { return b != nil && *b }
 
 func boolp(b bool) *bool { return &b }
 
-// Journal is the lab's record of changes, kept in the state directory and
-// rewritten atomically (temporary file + rename) before each change it
-// describes, so a killed labctl never leaves a change unrecorded.
+// Journal is the lab's record of changes: a write-ahead log in the state
+// directory. Before each change, labctl appends what it is about to do
+// (one write of whole JSON lines), so a killed labctl never leaves a change
+// unrecorded. Appending costs no rename: rewriting a file through rename
+// makes ext4 flush its data first (auto_da_alloc), and a cold provision
+// records a handful of times.
+//
+// The file is a header line, then one {"record": Entry} or
+// {"forget": Entry} per line. It is rewritten (compacted, atomically) only
+// at open when it holds forgotten records or a torn last line.
 //
 // It is not fsynced: everything it describes (links, addresses, sysctls,
 // rules, processes) is kernel state that a machine crash loses too. Boot
@@ -101,54 +108,145 @@ func boolp(b bool) *bool { return &b }
 type Journal struct {
 	mu      sync.Mutex // steps run concurrently
 	path    string
-	Schema  int     `json:"schema"`
-	Lab     string  `json:"lab"`
-	Boot    string  `json:"boot_id"`
-	Netns   string  `json:"netns"`
-	Entries []Entry `json:"entries"`
+	onDisk  bool // the file exists with its header
+	Schema  int
+	Lab     string
+	Boot    string
+	Netns   string
+	Entries []Entry
 	// Stale is where a journal of another boot or namespace was moved.
-	Stale string `json:"-"`
+	Stale string
+}
+
+// JournalSchema is the version of the journal's header line.
+const JournalSchema = 2
+
+type journalHeader struct {
+	Schema int    `json:"schema"`
+	Lab    string `json:"lab"`
+	Boot   string `json:"boot_id"`
+	Netns  string `json:"netns"`
+}
+
+type journalLine struct {
+	Record *Entry `json:"record,omitempty"`
+	Forget *Entry `json:"forget,omitempty"`
 }
 
 // here identifies the kernel state labctl runs against: the boot and the
-// network namespace.
+// network namespace of the calling thread (see Options.Enter).
 func here() (boot, ns string) {
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	ns, _ = os.Readlink("/proc/self/ns/net")
+	ns, _ = os.Readlink("/proc/thread-self/ns/net")
 	return strings.TrimSpace(string(b)), ns
 }
 
 // JournalFile is the journal's name in the lab's state directory.
-const JournalFile = "journal.json"
+const JournalFile = "journal.jsonl"
+
+// legacyJournalFile is the journal of labctl before the write-ahead
+// format: one JSON document, schema 1. It is read once and converted.
+const legacyJournalFile = "journal.json"
 
 // OpenJournal reads the journal, or starts an empty one.
 func OpenJournal(dir, lab string) (*Journal, error) {
 	boot, ns := here()
-	j := &Journal{path: filepath.Join(dir, JournalFile), Schema: 1, Lab: lab, Boot: boot, Netns: ns}
-	b, err := os.ReadFile(j.path)
+	fresh := &Journal{path: filepath.Join(dir, JournalFile), Schema: JournalSchema, Lab: lab, Boot: boot, Netns: ns}
+	j, compact, err := readJournal(fresh.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return j, nil
+		j, err = readLegacyJournal(filepath.Join(dir, legacyJournalFile), fresh.path)
+		compact = err == nil
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fresh, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading journal: %w", err)
+		return nil, err
 	}
-	if err := json.Unmarshal(b, j); err != nil {
-		return nil, fmt.Errorf("journal %s is not valid JSON (%v): move it away only if you will restore dom0 by hand", j.path, err)
-	}
-	if j.Schema != 1 {
-		return nil, fmt.Errorf("journal %s: schema %d, expected 1", j.path, j.Schema)
-	}
-	j.path = filepath.Join(dir, JournalFile)
 	if j.Boot != boot || j.Netns != ns {
 		// The kernel state it described is gone (reboot, or the simulated
 		// dom0 was re-created): undoing it would change the wrong things.
-		stale := j.path + ".stale"
+		stale := fresh.path + ".stale"
 		if err := os.Rename(j.path, stale); err != nil {
 			return nil, fmt.Errorf("setting aside stale journal: %w", err)
 		}
-		return &Journal{path: j.path, Schema: 1, Lab: lab, Boot: boot, Netns: ns, Stale: stale}, nil
+		fresh.Stale = stale
+		return fresh, nil
 	}
+	if compact {
+		if err := j.rewrite(); err != nil {
+			return nil, err
+		}
+	}
+	j.path = fresh.path
 	return j, nil
+}
+
+// readJournal replays the file. compact says it should be rewritten: it
+// holds forgotten records or a torn last line (a write cut short by a
+// crash).
+func readJournal(path string) (j *Journal, compact bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err
+	}
+	bad := func(line int, why string) error {
+		return fmt.Errorf("journal %s line %d: %s: move it away only if you will restore dom0 by hand", path, line, why)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	var h journalHeader
+	if err := json.Unmarshal([]byte(lines[0]), &h); err != nil {
+		return nil, false, bad(1, "not a journal header ("+err.Error()+")")
+	}
+	if h.Schema != JournalSchema {
+		return nil, false, bad(1, fmt.Sprintf("schema %d, expected %d", h.Schema, JournalSchema))
+	}
+	j = &Journal{path: path, onDisk: true, Schema: h.Schema, Lab: h.Lab, Boot: h.Boot, Netns: h.Netns}
+	for i, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		var jl journalLine
+		err := json.Unmarshal([]byte(l), &jl)
+		switch {
+		case err != nil && i == len(lines)-2 && !strings.HasSuffix(l, "\n"):
+			compact = true // torn tail: that change never started
+			continue
+		case err != nil:
+			return nil, false, bad(i+2, "not valid JSON ("+err.Error()+")")
+		case jl.Record != nil:
+			if !j.has(*jl.Record) {
+				j.Entries = append(j.Entries, *jl.Record)
+			}
+		case jl.Forget != nil:
+			j.drop(*jl.Forget)
+			compact = true
+		default:
+			return nil, false, bad(i+2, "neither a record nor a forget")
+		}
+	}
+	return j, compact, nil
+}
+
+// readLegacyJournal reads a schema-1 journal; the caller rewrites it as
+// the current format, and the old file goes.
+func readLegacyJournal(path, newPath string) (*Journal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var old struct {
+		Schema  int     `json:"schema"`
+		Lab     string  `json:"lab"`
+		Boot    string  `json:"boot_id"`
+		Netns   string  `json:"netns"`
+		Entries []Entry `json:"entries"`
+	}
+	if err := json.Unmarshal(b, &old); err != nil || old.Schema != 1 {
+		return nil, fmt.Errorf("journal %s: not a schema 1 journal (%v): move it away only if you will restore dom0 by hand", path, err)
+	}
+	// Read in place: a stale one is set aside under its own name.
+	return &Journal{path: path, Schema: JournalSchema, Lab: old.Lab, Boot: old.Boot, Netns: old.Netns, Entries: old.Entries}, nil
 }
 
 // Has reports whether an entry for the same object is recorded.
@@ -168,6 +266,17 @@ func (j *Journal) has(e Entry) bool {
 	return false
 }
 
+func (j *Journal) drop(e Entry) {
+	id := e.id()
+	out := j.Entries[:0]
+	for _, x := range j.Entries {
+		if x.id() != id {
+			out = append(out, x)
+		}
+	}
+	j.Entries = out
+}
+
 // List returns a copy of the entries.
 func (j *Journal) List() []Entry {
 	j.mu.Lock()
@@ -185,41 +294,33 @@ func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Record appends the entries whose objects are not recorded yet, and
-// persists the journal (once) before returning: only then may the changes
-// happen.
+// Record appends the entries whose objects are not recorded yet, in one
+// write, before returning: only then may the changes happen.
 func (j *Journal) Record(es ...Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	added := false
+	var lines []journalLine
 	for _, e := range es {
 		if j.has(e) {
 			continue
 		}
 		e.Time = now
 		j.Entries = append(j.Entries, e)
-		added = true
+		lines = append(lines, journalLine{Record: &e})
 	}
-	if !added {
-		return nil
-	}
-	return j.save()
+	return j.append(lines)
 }
 
 // Forget drops the entry for the same object as e (after teardown undid it).
 func (j *Journal) Forget(e Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	id := e.id()
-	out := j.Entries[:0]
-	for _, x := range j.Entries {
-		if x.id() != id {
-			out = append(out, x)
-		}
+	if !j.has(e) {
+		return nil
 	}
-	j.Entries = out
-	return j.save()
+	j.drop(e)
+	return j.append([]journalLine{{Forget: &e}})
 }
 
 // Empty reports whether nothing is recorded.
@@ -228,19 +329,81 @@ func (j *Journal) Empty() bool { return len(j.Entries) == 0 }
 // Remove deletes the journal file (after a complete teardown).
 func (j *Journal) Remove() error {
 	j.Entries = nil
+	j.onDisk = false
 	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing journal: %w", err)
 	}
 	return nil
 }
 
-func (j *Journal) save() error {
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return err
+func (j *Journal) header() []byte {
+	b, _ := json.Marshal(journalHeader{Schema: j.Schema, Lab: j.Lab, Boot: j.Boot, Netns: j.Netns})
+	return append(b, '\n')
+}
+
+// append writes lines (and the header, for a new file) with one write.
+func (j *Journal) append(lines []journalLine) error {
+	if len(lines) == 0 {
+		return nil
 	}
-	if err := procs.WriteFileAtomic(j.path, append(b, '\n'), 0o600); err != nil {
+	var buf []byte
+	if !j.onDisk {
+		buf = j.header()
+	}
+	for _, l := range lines {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE
+	if !j.onDisk {
+		flags |= os.O_TRUNC // a file without our header is not ours to extend
+	}
+	f, err := os.OpenFile(j.path, flags, 0o600)
+	if err != nil {
 		return fmt.Errorf("journal: %w", err)
+	}
+	_, err = f.Write(buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	j.onDisk = true
+	return nil
+}
+
+// rewrite replaces the file with the header and the live records
+// (atomically), or removes it when nothing is recorded. A legacy journal
+// is removed once its replacement is written.
+func (j *Journal) rewrite() error {
+	old := j.path
+	j.path = filepath.Join(filepath.Dir(old), JournalFile)
+	if len(j.Entries) == 0 {
+		if err := j.Remove(); err != nil {
+			return err
+		}
+	} else {
+		buf := j.header()
+		for i := range j.Entries {
+			b, err := json.Marshal(journalLine{Record: &j.Entries[i]})
+			if err != nil {
+				return err
+			}
+			buf = append(append(buf, b...), '\n')
+		}
+		if err := procs.WriteFileAtomic(j.path, buf, 0o600); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		j.onDisk = true
+	}
+	if old != j.path {
+		if err := os.Remove(old); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing converted journal: %w", err)
+		}
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func TestDeployCheckAndRedeploy(t *testing.T) {
 			t.Errorf("%s: %v %v, want mode 0700", p, st.Mode(), err)
 		}
 	}
-	for _, p := range []string{"users/alice", "images/users.img", "journal.json"} {
+	for _, p := range []string{"users/alice", "images/users.img", provision.JournalFile} {
 		if st, err := os.Stat(filepath.Join(l.StateDir(), p)); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", p, st.Mode(), err)
 		}
