@@ -9,7 +9,7 @@ lab="smoke$$"
 state=$(mktemp -d)
 chmod 711 "$state" # dnsmasq (user nobody) reads its hosts file under it
 bin=$(mktemp -d)/labctl
-go build -o "$bin" ./cmd/labctl
+CGO_ENABLED=0 go build -o "$bin" ./cmd/labctl # as scripts/up.sh builds it
 L=(--lab "$lab" --state-dir "$state" --target sim)
 cleanup() { "$bin" down "${L[@]}" >/dev/null 2>&1 || true; rm -rf "$state" "$(dirname "$bin")"; }
 trap cleanup EXIT

@@ -13,5 +13,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 bash scripts/install-deps.sh
 mkdir -p bin
-go build -o bin/labctl ./cmd/labctl
+# Static, like the build Vagrant uploads to dom0: it runs on any libc and
+# starts without the dynamic loader (every provision starts labctl).
+CGO_ENABLED=0 go build -o bin/labctl ./cmd/labctl
 exec bin/labctl up --target sim "$@"

@@ -30,7 +30,10 @@ func realLabctl(b *testing.B) string {
 			return
 		}
 		builtExe = filepath.Join(dir, "labctl")
-		out, err := exec.Command("go", "build", "-o", builtExe, ".").CombinedOutput()
+		// Built the way scripts/up.sh and the Vagrantfile build it (static).
+		cmd := exec.Command("go", "build", "-o", builtExe, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = err
 			b.Logf("%s", out)
@@ -43,8 +46,14 @@ func realLabctl(b *testing.B) string {
 }
 
 // baselineScript is the same cold provision as plain commands: what a
-// person (or the article's Vagrant recipe) would write, with no checks.
+// person (or the article's Vagrant recipe) would write. Its preflight is
+// labctl's (uplink present, subnet free, the tools' versions); nothing is
+// verified after it is done.
 const baselineScript = `set -e
+ip -o link show eth1 >/dev/null
+if ip -o -4 addr show | grep -v ' eth1 ' | grep -q ' inet 192\.168\.77\.'; then exit 1; fi
+dnsmasq --version | head -n 1
+iptables --version
 mac=$(ip -o link show eth1 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
 ip link add br0 type bridge
 ip link set br0 address "$mac"
@@ -81,6 +90,10 @@ dnsmasq --conf-file="$1/dnsmasq.conf"
 // links, ip netns exec for the rest.
 const baselineFromHost = `set -e
 n=$2
+ip -n "$n" -o link show eth1 >/dev/null
+if ip -n "$n" -o -4 addr show | grep -v ' eth1 ' | grep -q ' inet 192\.168\.77\.'; then exit 1; fi
+ip netns exec "$n" dnsmasq --version | head -n 1
+ip netns exec "$n" iptables --version
 mac=$(ip -n "$n" -o link show eth1 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
 ip -n "$n" link add br0 type bridge
 ip -n "$n" link set br0 address "$mac"
@@ -112,8 +125,11 @@ EOC
 ip netns exec "$n" dnsmasq --conf-file="$1/dnsmasq.conf"
 `
 
-// benchLab is a lab whose namespaces are re-created for every iteration.
-func benchLab(b *testing.B) (*labtest.Lab, func()) {
+// benchLab is a lab whose namespaces and state are re-created for every
+// iteration. The machine's tool-version cache (<state root>/tools.json)
+// stays, as it does for every provision but a machine's first; firstRun
+// removes it too.
+func benchLab(b *testing.B, firstRun bool) (*labtest.Lab, func()) {
 	l := labtest.New(b, "lb", realLabctl(b))
 	fresh := func() {
 		ctx := context.Background()
@@ -121,6 +137,9 @@ func benchLab(b *testing.B) (*labtest.Lab, func()) {
 			b.Fatal(err)
 		}
 		os.RemoveAll(l.StateDir())
+		if firstRun {
+			os.Remove(filepath.Join(l.StateRoot, "tools.json"))
+		}
 		l.MustRun("sim", "up")
 		// The kernel destroys the previous iteration's namespaces in a
 		// workqueue, seconds of CPU on two cores: let it finish, so the
@@ -131,9 +150,15 @@ func benchLab(b *testing.B) (*labtest.Lab, func()) {
 }
 
 // BenchmarkProvisionCold times `labctl provision --target sim` on a fresh
-// simulated dom0 (the whole command: host side, agent in dom0, every step).
-func BenchmarkProvisionCold(b *testing.B) {
-	l, fresh := benchLab(b)
+// simulated dom0 (the whole command: start, spec, every step in dom0).
+func BenchmarkProvisionCold(b *testing.B) { benchCold(b, false) }
+
+// BenchmarkProvisionFirstRun is a cold provision on a machine labctl has
+// never run on: preflight asks dnsmasq and iptables for their versions.
+func BenchmarkProvisionFirstRun(b *testing.B) { benchCold(b, true) }
+
+func benchCold(b *testing.B, firstRun bool) {
+	l, fresh := benchLab(b, firstRun)
 	for b.Loop() {
 		b.StopTimer()
 		fresh()
@@ -161,7 +186,7 @@ func BenchmarkProvisionShellFromHost(b *testing.B) {
 // benchScript times a baseline script on a fresh dom0 per iteration; argv
 // says how to run it.
 func benchScript(b *testing.B, text string, argv func(script, dir, dom0 string) []string) {
-	l, fresh := benchLab(b)
+	l, fresh := benchLab(b, false)
 	script := filepath.Join(b.TempDir(), "baseline.sh")
 	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
 		b.Fatal(err)
@@ -184,7 +209,7 @@ func benchScript(b *testing.B, text string, argv func(script, dir, dom0 string) 
 
 // BenchmarkProvisionConverged times a re-run on a converged lab.
 func BenchmarkProvisionConverged(b *testing.B) {
-	l, fresh := benchLab(b)
+	l, fresh := benchLab(b, false)
 	fresh()
 	l.MustRun("provision", "--target", "sim")
 	for b.Loop() {

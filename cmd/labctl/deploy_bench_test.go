@@ -24,7 +24,7 @@ func benchSpec(b *testing.B) string {
 // for one guest on a provisioned sim lab; the guest is destroyed between
 // iterations. Also reports the guest's resident memory.
 func BenchmarkDeployOneGuest(b *testing.B) {
-	l, fresh := benchLab(b)
+	l, fresh := benchLab(b, false)
 	spec := benchSpec(b)
 	fresh()
 	l.MustRun("deploy", "--target", "sim", "-f", spec)
@@ -46,7 +46,7 @@ func BenchmarkDeployOneGuest(b *testing.B) {
 func BenchmarkDeployGuests(b *testing.B) {
 	for _, n := range []int{1, 10, 50} {
 		b.Run("N="+strconv.Itoa(n), func(b *testing.B) {
-			l, fresh := benchLab(b)
+			l, fresh := benchLab(b, false)
 			spec := benchSpec(b)
 			fresh()
 			l.MustRun("deploy", "--target", "sim", "-f", spec)
@@ -65,7 +65,7 @@ func BenchmarkDeployGuests(b *testing.B) {
 // BenchmarkUp times labctl up --target sim from nothing to a healthy,
 // checked guest (sim up, provision, users image, deploy, check).
 func BenchmarkUp(b *testing.B) {
-	l, _ := benchLab(b)
+	l, _ := benchLab(b, false)
 	spec := benchSpec(b)
 	for b.Loop() {
 		b.StopTimer()

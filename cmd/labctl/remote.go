@@ -136,7 +136,7 @@ func (a *app) agentBinary() (string, error) {
 	p := a.remote.agentBinary
 	if p == "" {
 		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-			return "", fmt.Errorf("this labctl is %s/%s but dom0 needs linux/amd64: build one (GOOS=linux GOARCH=amd64 go build -o labctl-linux-amd64 ./cmd/labctl) and pass --agent-binary labctl-linux-amd64",
+			return "", fmt.Errorf("this labctl is %s/%s but dom0 needs linux/amd64: build one (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o labctl-linux-amd64 ./cmd/labctl) and pass --agent-binary labctl-linux-amd64",
 				runtime.GOOS, runtime.GOARCH)
 		}
 		exe, err := os.Executable()

@@ -70,7 +70,7 @@ func buildAgent(t *testing.T) string {
 	testenv.RequireTool(t, "go")
 	out := filepath.Join(t.TempDir(), "labctl")
 	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build labctl: %v\n%s", err, b)
 	}
