@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -400,3 +401,53 @@ func TestKilledProvisionConverges(t *testing.T) {
 		}
 	}
 }
+
+// The sim's provision enters dom0 from labctl's own process: nothing of it
+// may land in the namespace labctl runs in, and what it starts runs in dom0.
+func TestSimProvisionLeavesOwnNamespaceAlone(t *testing.T) {
+	l := newLab(t)
+	before := ownNetState(t)
+	provisionJSON(t, l)
+	if after := ownNetState(t); after != before {
+		t.Errorf("provision --target sim changed labctl's own namespace:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	var dom0 syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+l.Dom0NS(), &dom0); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", dnsmasqPid(t, l)))
+	if want := fmt.Sprintf("net:[%d]", dom0.Ino); err != nil || ns != want {
+		t.Errorf("dnsmasq runs in %s (%v), want dom0's %s", ns, err, want)
+	}
+	l.MustRun("teardown", "--target", "sim")
+	if after := ownNetState(t); after != before {
+		t.Errorf("teardown changed labctl's own namespace:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+}
+
+// ownNetState is what a provision could change in the test's own network
+// namespace: links, IPv4 addresses, forwarding and the rules (without
+// their packet counters).
+func ownNetState(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, argv := range [][]string{
+		{"ip", "-br", "link", "show"},
+		{"ip", "-br", "-4", "addr", "show"},
+		{"cat", "/proc/sys/net/ipv4/ip_forward"},
+		{"iptables-save"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				b.WriteString(counters.ReplaceAllString(line, "") + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
