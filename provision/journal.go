@@ -242,8 +242,11 @@ func readLegacyJournal(path, newPath string) (*Journal, error) {
 		Netns   string  `json:"netns"`
 		Entries []Entry `json:"entries"`
 	}
-	if err := json.Unmarshal(b, &old); err != nil || old.Schema != 1 {
-		return nil, fmt.Errorf("journal %s: not a schema 1 journal (%v): move it away only if you will restore dom0 by hand", path, err)
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("journal %s is not valid JSON (%v): move it away only if you will restore dom0 by hand", path, err)
+	}
+	if old.Schema != 1 {
+		return nil, fmt.Errorf("journal %s: schema %d, expected 1: move it away only if you will restore dom0 by hand", path, old.Schema)
 	}
 	// Read in place: a stale one is set aside under its own name.
 	return &Journal{path: path, Schema: JournalSchema, Lab: old.Lab, Boot: old.Boot, Netns: old.Netns, Entries: old.Entries}, nil

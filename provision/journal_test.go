@@ -156,3 +156,17 @@ func FuzzJournal(f *testing.F) {
 		}
 	})
 }
+
+func TestJournalLegacyGarbage(t *testing.T) {
+	for _, doc := range []string{"{oops", `{"schema":7}`} {
+		dir := t.TempDir()
+		legacy := filepath.Join(dir, legacyJournalFile)
+		os.WriteFile(legacy, []byte(doc), 0o600)
+		if _, err := OpenJournal(dir, "lab"); err == nil || !strings.Contains(err.Error(), legacy) {
+			t.Errorf("%q: error %v, want one naming %s", doc, err, legacy)
+		}
+		if b, _ := os.ReadFile(legacy); string(b) != doc {
+			t.Errorf("%q: the legacy journal was changed", doc)
+		}
+	}
+}
