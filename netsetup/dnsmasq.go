@@ -130,6 +130,7 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("starting dnsmasq on %s: %w: %s", c.Bridge, err, strings.TrimSpace(out.String()))
 	}
+	// The pidfile is written by the daemon; give it a moment.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		pid := procs.ReadPidfile(c.PidPath())

@@ -100,7 +100,6 @@ func Open(o Options) (*Dom0, func(), error) {
 		lock.Close()
 		return nil, nil, err
 	}
-	h := d.NL
 	if d.Sysctl == nil {
 		d.Sysctl = netsetup.ProcSys{}
 	}
@@ -116,7 +115,7 @@ func Open(o Options) (*Dom0, func(), error) {
 	if o.Runtime != nil {
 		d.Runtimes[o.Runtime.Name()] = o.Runtime
 	}
-	return d, func() { h.Close(); lock.Close() }, nil
+	return d, func() { d.NL.Close(); lock.Close() }, nil
 }
 
 // Provision converges dom0 (or, with plan, lists what would change).

@@ -128,6 +128,8 @@ func ok(name, desired, observed string) Item {
 func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	// The tool versions are two execs on a machine that has not cached
 	// them yet (a cold provision): ask both while the links are read.
+	// These goroutines are not on the thread that entered dom0 (see
+	// Options.Enter); `--version` does not depend on the namespace.
 	tc := openToolCache(filepath.Dir(d.StateDir))
 	var tools [2]Item
 	var wg sync.WaitGroup
