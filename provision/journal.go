@@ -154,7 +154,7 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 	fresh := &Journal{path: filepath.Join(dir, JournalFile), Schema: JournalSchema, Lab: lab, Boot: boot, Netns: ns}
 	j, compact, err := readJournal(fresh.path)
 	if errors.Is(err, os.ErrNotExist) {
-		j, err = readLegacyJournal(filepath.Join(dir, legacyJournalFile), fresh.path)
+		j, err = readLegacyJournal(filepath.Join(dir, legacyJournalFile))
 		compact = err == nil
 	}
 	if errors.Is(err, os.ErrNotExist) {
@@ -166,7 +166,7 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 	if j.Boot != boot || j.Netns != ns {
 		// The kernel state it described is gone (reboot, or the simulated
 		// dom0 was re-created): undoing it would change the wrong things.
-		stale := fresh.path + ".stale"
+		stale := j.path + ".stale" // a legacy one keeps its name
 		if err := os.Rename(j.path, stale); err != nil {
 			return nil, fmt.Errorf("setting aside stale journal: %w", err)
 		}
@@ -230,7 +230,7 @@ func readJournal(path string) (j *Journal, compact bool, err error) {
 
 // readLegacyJournal reads a schema-1 journal; the caller rewrites it as
 // the current format, and the old file goes.
-func readLegacyJournal(path, newPath string) (*Journal, error) {
+func readLegacyJournal(path string) (*Journal, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -125,6 +125,9 @@ func TestJournalLegacy(t *testing.T) {
 			if len(j.List()) != tc.entries || (j.Stale != "") != tc.stale {
 				t.Fatalf("entries %v, stale %q", j.List(), j.Stale)
 			}
+			if _, err := os.Stat(legacy + ".stale"); tc.stale && err != nil {
+				t.Fatalf("stale legacy journal not set aside as %s.stale: %v", legacy, err)
+			}
 			if _, err := os.Stat(legacy); !os.IsNotExist(err) {
 				t.Fatalf("legacy journal left in place: %v", err)
 			}
