@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/vmctl/vbox"
 )
 
@@ -18,12 +19,7 @@ const vm = "labctl-dom0"
 var lab = netip.MustParsePrefix("192.168.77.0/24")
 
 func vboxFixture(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "vmctl", "vbox", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(testenv.ReadFile(t, "..", "vmctl", "vbox", "testdata", name))
 }
 
 // fakeNet serves routes from a /proc/net/route file through the real

@@ -8,15 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(testenv.ReadFile(t, "testdata", name))
 }
 
 // hdr is the kernel's header line of /proc/net/udp.

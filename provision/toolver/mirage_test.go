@@ -1,19 +1,14 @@
 package toolver
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(testenv.ReadFile(t, "testdata", name))
 }
 
 func TestMirage(t *testing.T) {
