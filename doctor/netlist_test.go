@@ -46,11 +46,7 @@ func TestParseProcNetRoute(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			in := tt.in
 			if tt.file != "" {
-				b, err := os.ReadFile(filepath.Join("testdata", tt.file))
-				if err != nil {
-					t.Fatal(err)
-				}
-				in = string(b)
+				in = readTestdata(t, tt.file)
 			}
 			got, err := ParseProcNetRoute(in)
 			if tt.wantErr != "" {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -168,11 +170,7 @@ func TestParseLeases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls, err := ParseLeases(b)
+			ls, err := ParseLeases(testenv.ReadFile(t, "testdata", tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}

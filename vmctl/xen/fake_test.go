@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 const fakeStateEnv = "LABCTL_FAKE_STATE"
@@ -80,11 +82,7 @@ func (f *fakeEnv) write(name, content string) {
 
 func (f *fakeEnv) copyFixture(name, fixture string) {
 	f.t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "fixtures", fixture))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.write(name, string(b))
+	f.write(name, string(testenv.ReadFile(f.t, "testdata", "fixtures", fixture)))
 }
 
 // fakeCall is one recorded invocation.

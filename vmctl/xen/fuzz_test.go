@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/provision/toolver"
 	"github.com/labctl/labctl/vmctl"
 )
@@ -73,11 +74,7 @@ func FuzzParseInfo(f *testing.F) {
 }
 
 func FuzzParseListLong(f *testing.F) {
-	b, err := os.ReadFile(filepath.Join("testdata", "xl-list-l-constructed.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(b)
+	f.Add(testenv.ReadFile(f, "testdata", "xl-list-l-constructed.json"))
 	seedFixtures(f, "list-l-")
 	f.Add([]byte(`[{"domid":1,"config":{"nics":[{"mac":"00:16:3e:00:00:01"}]}}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
