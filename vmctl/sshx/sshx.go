@@ -5,7 +5,6 @@
 package sshx
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -68,6 +67,7 @@ type Transport struct {
 
 	mu     sync.Mutex
 	client *ssh.Client
+	ctl    *canceller // stops canceled runs; opened with the connection
 	closed bool
 	// lost is set (to an error) by keepalive when it gave up on the
 	// connection; atomic because Close holds mu while waiting for keepalive.
@@ -188,6 +188,7 @@ func (t *Transport) conn(ctx context.Context) (*ssh.Client, error) {
 		return nil, err
 	}
 	t.client = c
+	t.ctl = t.openCanceller(c)
 	if t.cfg.KeepAliveInterval > 0 {
 		t.stopKA, t.kaDone = make(chan struct{}), make(chan struct{})
 		go t.keepalive(c, t.stopKA, t.kaDone)
@@ -322,96 +323,12 @@ func (t *Transport) Close() error {
 		close(t.stopKA)
 		<-t.kaDone
 	}
+	t.ctl.close()
 	err := t.client.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("close %s: %w", t, err)
 	}
 	return nil
-}
-
-// runIDVar tags every process a Run starts so that a canceled Run can find
-// and stop them. Signals are no way: OpenSSH refuses "signal" requests for
-// root logins ("session signalling requires privilege separation"), and
-// closing a session without a pty leaves the remote command running.
-const runIDVar = "LABCTL_RUN_ID"
-
-// cancelDir is created by killScript before it looks for processes; runGuard
-// refuses to start once it exists. So a command still starting when Run is
-// canceled either is tagged in time to be found or sees the flag and exits.
-const cancelDir = "/tmp/.labctl-cancel-"
-
-// runGuard wraps every command (argv follows as "$@").
-const runGuard = `[ ! -e "` + cancelDir + `$` + runIDVar + `" ] || exit 130; exec "$@"`
-
-// command builds the remote command line for argv, tagged with runID.
-func (t *Transport) command(argv []string, runID string) (string, error) {
-	if len(argv) == 0 {
-		return "", errors.New("empty command")
-	}
-	full := []string{"env", runIDVar + "=" + runID, "sh", "-c", runGuard, "labctl-run"}
-	if t.cfg.Sudo {
-		full = append([]string{"sudo", "-n", "--"}, full...)
-	}
-	return QuoteCommand(append(full, argv...))
-}
-
-// killScript stops what a canceled Run started: it raises the cancel flag
-// (mkdir: atomic, follows no planted symlink), then TERMs every process
-// whose environment carries the run's tag until none is left (KILL after
-// about 2s). It prints what it signalled. Flags stay behind (a command may
-// reach its guard late); each run clears those older than ten minutes.
-const killScript = `id=$1
-tag="` + runIDVar + `=$id"
-flag="` + cancelDir + `$id"
-mkdir -m 0700 "$flag" 2>/dev/null || true
-find /tmp -maxdepth 1 -name '.labctl-cancel-*' -type d -mmin +10 -exec rmdir {} + 2>/dev/null || true
-pids() {
-	grep -lsxzF -- "$tag" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||'
-}
-i=0 quiet=0
-while [ "$i" -lt 25 ] && [ "$quiet" -lt 2 ]; do
-	p=$(pids)
-	if [ -z "$p" ]; then
-		quiet=$((quiet + 1))
-	else
-		quiet=0
-		sig=TERM
-		[ "$i" -lt 10 ] || sig=KILL
-		echo "$sig" $p
-		kill -s "$sig" $p 2>/dev/null || true
-		sleep 0.2
-	fi
-	i=$((i + 1))
-done
-`
-
-// killRun stops what a canceled Run left running. Best effort: on a lost
-// connection sshd ends the remote side itself once it notices.
-func (t *Transport) killRun(c *ssh.Client, runID string) {
-	cmd, err := t.command([]string{"sh", "-c", killScript, "labctl-kill", runID}, "kill-"+runID)
-	if err != nil {
-		return
-	}
-	sess, err := c.NewSession()
-	if err != nil {
-		t.log.Warn("cannot stop canceled command", "run", runID, "err", err)
-		return
-	}
-	defer sess.Close()
-	var out, errb bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &errb
-	done := make(chan error, 1)
-	go func() { done <- sess.Run(cmd) }()
-	select {
-	case err = <-done:
-		if err != nil {
-			t.log.Warn("stopping canceled command failed", "run", runID, "err", err, "stderr", errb.String())
-		} else {
-			t.log.Info("stopped canceled command", "run", runID, "signalled", strings.TrimSpace(out.String()))
-		}
-	case <-time.After(10 * time.Second):
-		t.log.Warn("stopping canceled command timed out", "run", runID)
-	}
 }
 
 func newRunID() string {
@@ -437,6 +354,9 @@ func (t *Transport) Run(ctx context.Context, argv []string, stdin io.Reader, std
 	if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	ctl := t.ctl
+	t.mu.Unlock()
 	sess, err := c.NewSession()
 	if err != nil {
 		return fmt.Errorf("%s: open session for %s: %w", t, argv[0], err)
@@ -464,7 +384,7 @@ func (t *Transport) Run(ctx context.Context, argv []string, stdin io.Reader, std
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		t.killRun(c, runID)
+		t.stopRun(c, ctl, runID)
 		sess.Close()
 		return fmt.Errorf("%s: %s canceled: %w", t, argv[0], ctx.Err())
 	}

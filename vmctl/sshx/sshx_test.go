@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -350,8 +352,8 @@ func TestRunQuotingAndStreams(t *testing.T) {
 	})
 }
 
-func TestRunCancel(t *testing.T) {
-	// The cancel flag killScript leaves in /tmp goes with the test.
+// cancelCleanup removes the cancel flags the kill function leaves in /tmp.
+func cancelCleanup(t *testing.T) {
 	before, _ := filepath.Glob(cancelDir + "*")
 	t.Cleanup(func() {
 		after, _ := filepath.Glob(cancelDir + "*")
@@ -361,25 +363,169 @@ func TestRunCancel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// liveWith lists live (not zombie) processes whose command line contains
+// token: the test's commands carry their unique temporary directory.
+func liveWith(token string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && bytes.Contains(cmd, []byte(token)) && procs.Alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// cancelCommand runs a shell whose child outlives it unless the whole
+// process tree is stopped; it says "started" once both are up.
+func cancelCommand(dir string) []string {
+	return []string{"sh", "-c", "sleep 30 & echo $$ $! > " + dir + "/pids; echo started; wait; touch " + dir + "/finished"}
+}
+
+// startedWriter closes started on the first write.
+type startedWriter struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *startedWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	return len(p), nil
+}
+
+// TestRunCancel is a Ctrl-C during a long remote command (make depend):
+// Run returns within the bound, not when the command would have ended
+// (30 s), the command and its child are gone, and the connection stays
+// usable. The bound holds on a loaded machine because the kill goes
+// through the canceller shell, not a new session whose login shell may
+// take seconds to start (see canceller).
+func TestRunCancel(t *testing.T) {
+	cancelCleanup(t)
 	tr, _ := knownTransport(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil)) })
-	marker := filepath.Join(t.TempDir(), "finished")
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if err := tr.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tr.ctl.ready:
+	case <-ctxT(t).Done():
+		t.Fatal("canceller shell never came up")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	out := &startedWriter{started: make(chan struct{})}
+	res := make(chan error, 1)
+	go func() { res <- tr.Run(ctx, cancelCommand(dir), nil, out, nil) }()
+	select {
+	case <-out.started:
+	case err := <-res:
+		t.Fatalf("Run ended before the command started: %v", err)
+	case <-ctxT(t).Done():
+		t.Fatal("the command never started")
+	}
+	cancel()
+	canceled := time.Now()
+	err := <-res
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context canceled", err)
+	}
+	d := time.Since(canceled)
+	t.Logf("Run returned %v after cancel", d)
+	if d > 3*time.Second {
+		t.Fatalf("Run returned %v after cancel", d)
+	}
+	if left := liveWith(dir); len(left) > 0 {
+		t.Fatalf("processes of the canceled command still running: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
+		t.Fatal("the remote command ran to its end")
+	}
+	if err := tr.Run(ctxT(t), []string{"true"}, nil, nil, nil); err != nil {
+		t.Fatalf("after cancel: %v", err)
+	}
+}
+
+// TestRunCancelBeforeStart cancels a Run on a fresh connection, 300 ms in,
+// most likely before the remote command started: Run returns long before
+// the command would have ended (30 s; the 10 s bound leaves room for a
+// loaded machine's shell start-up, which the canceller shell pays too),
+// and the command either never starts or is stopped with its child.
+func TestRunCancelBeforeStart(t *testing.T) {
+	cancelCleanup(t)
+	tr, _ := knownTransport(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil)) })
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := tr.Run(ctx, []string{"sh", "-c", "sleep 3; touch " + marker}, nil, nil, nil)
+	err := tr.Run(ctx, cancelCommand(dir), nil, nil, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("Run returned %v after cancel", d)
+	d := time.Since(start)
+	t.Logf("Run returned %v after start", d)
+	if d > 10*time.Second {
+		t.Fatalf("Run returned %v after a 300ms deadline", d)
 	}
-	time.Sleep(4 * time.Second)
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("the remote command kept running after cancel")
+	// A login shell still starting when the kill ran reaches the guard
+	// later and exits there; wait until nothing of the command is left.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(liveWith(dir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of the canceled command still running: %v", liveWith(dir))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	// The connection stays usable.
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
+		t.Fatal("the remote command ran to its end")
+	}
 	if err := tr.Run(ctxT(t), []string{"true"}, nil, nil, nil); err != nil {
 		t.Fatalf("after cancel: %v", err)
+	}
+}
+
+// TestRunCancelFallback: without the canceller shell a cancel still stops
+// the command, through a session of its own.
+func TestRunCancelFallback(t *testing.T) {
+	cancelCleanup(t)
+	tr, _ := knownTransport(t, nil)
+	if err := tr.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	<-tr.ctl.ready
+	tr.ctl.close()
+	<-tr.ctl.ready
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr.ctl.mu.Lock()
+		down := tr.ctl.err != nil
+		tr.ctl.mu.Unlock()
+		if down {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("canceller shell did not end after close")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	out := &startedWriter{started: make(chan struct{})}
+	res := make(chan error, 1)
+	go func() { res <- tr.Run(ctx, cancelCommand(dir), nil, out, nil) }()
+	<-out.started
+	cancel()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context canceled", err)
+	}
+	if left := liveWith(dir); len(left) > 0 {
+		t.Fatalf("processes of the canceled command still running: %v", left)
 	}
 }
 
