@@ -22,8 +22,12 @@ func TestMirage(t *testing.T) {
 		{"2.8.0 article", readTestdata(t, "mirage-version-2.8.0-article.txt"), "2.8.0", false, ""},
 		// Issue 374: 2.3.0 installed, 2.0.0 printed. Judged by what it says.
 		{"stale 2.0.0", readTestdata(t, "mirage-version-2.0.0-stale-issue374.txt"), "2.0.0", false, ""},
-		{"4.9.0", "4.9.0\n", "4.9.0", true, ""},
+		// 4.9.0-4.10.4: static IPv4 unless --dhcp; config.ml needs DHCP by default.
+		{"4.9.0 too old", "4.9.0\n", "4.9.0", false, ""},
+		{"4.10.4 too old", "4.10.4\n", "4.10.4", false, ""},
+		{"4.10.5", "4.10.5\n", "4.10.5", true, ""},
 		{"4.11.0", "4.11.0\n", "4.11.0", true, ""},
+		{"4.11.1", "4.11.1\n", "4.11.1", true, ""},
 		{"4.12.0 too new", "4.12.0\n", "4.12.0", false, ""},
 		{"v prefix", "v4.11.0\n", "", false, "bare release version"},
 		{"git describe", "v4.11.0-3-gdeadbee\n", "", false, "development build"},

@@ -1,4 +1,4 @@
-(* mirage >= 4.9.0 & < 4.12.0 *)
+(* mirage >= 4.10.5 & < 4.12.0 *)
 
 (* labctl's authentication unikernel (service/testdata/README.md has the
    HTTP contract). labctl copies this file, unikernel.ml and
@@ -14,13 +14,19 @@ open Mirage
    the image; on unix it is the file "users" in the working directory. *)
 let users = tar_kv_ro (block_of_file "users")
 
-(* The lab's dnsmasq hands out (and pins) the guest's address, so Xen
-   guests use DHCP whatever --dhcp says; mirage's own default is off. *)
-let dhcp_on_xen =
-  Key.(pure (function `Xen -> true | _ -> false) $ value target)
+(* The lab's dnsmasq hands out (and pins) the guest's address: the stack
+   must use DHCP. mirage turns DHCP on by default since 4.10.5
+   (lib/devices/key.ml: `dhcp` defaults to true; 4.11.0 made it the
+   `--no-dhcp` flag and removed generic_stackv4v6's ?dhcp_key and ?net_key,
+   CHANGES.md), so the stack is built without keys: this one line compiles
+   against both, and `mirage configure -t xen` gives DHCP. Versions before
+   4.10.5 default to a static 10.0.0.2 and are refused by config.ml's first
+   line and labctl's preflight. *)
+let stack = generic_stackv4v6 default_network
 
-let stack = generic_stackv4v6 ~dhcp_key:dhcp_on_xen default_network
-let http = cohttp_server (conduit_direct ~tls:false stack)
+(* Not named `http`: that would hide Mirage.http, the device type used in
+   main's signature below. *)
+let http_server = cohttp_server (conduit_direct ~tls:false stack)
 
 let main =
   main "Unikernel.Main"
@@ -36,4 +42,4 @@ let main =
       ]
     (kv_ro @-> http @-> job)
 
-let () = register "auth" [ main $ users $ http ]
+let () = register "auth" [ main $ users $ http_server ]

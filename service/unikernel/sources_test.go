@@ -47,11 +47,34 @@ func TestSources(t *testing.T) {
 		t.Fatalf("config.ml registers %q, Name is %q", m, unikernel.Name)
 	}
 	first, _, _ := bytes.Cut(src["config.ml"], []byte("\n"))
-	if string(first) != "(* mirage >= 4.9.0 & < 4.12.0 *)" {
+	// mirage 4.10.5 made DHCP the default and 4.11.0 removed ?dhcp_key:
+	// config.ml relies on the first and avoids the second.
+	if string(first) != "(* mirage >= 4.10.5 & < 4.12.0 *)" {
 		t.Fatalf("config.ml first line = %q", first)
 	}
 	// unikernel.ml reaches the pure module by its module name.
 	if !bytes.Contains(src["unikernel.ml"], []byte("Labctl_auth.handle")) {
 		t.Error("unikernel.ml does not use Labctl_auth.handle")
+	}
+}
+
+// TestConfigMLAPI: config.ml keeps away from what mirage's releases in
+// its range broke. The real proof is ../shared/tools/unikernel-api, which
+// type-checks it against mirage's own interfaces (run by .ci/run); this
+// test says why when it fails.
+func TestConfigMLAPI(t *testing.T) {
+	b, err := os.ReadFile("config.ml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile(`(?s)\(\*.*?\*\)`).ReplaceAll(b, nil) // comments may name what they avoid
+	for _, bad := range []struct{ re, why string }{
+		{`~dhcp_key`, "mirage 4.11.0 removed generic_stackv4v6's ?dhcp_key (DHCP is the default since 4.10.5)"},
+		{`~net_key`, "mirage 4.11.0 removed generic_stackv4v6's ?net_key"},
+		{`(?m)^let\s+http\s*=`, "a value named http hides Mirage.http, the device type main's signature uses"},
+	} {
+		if regexp.MustCompile(bad.re).Match(code) {
+			t.Errorf("config.ml matches %s: %s", bad.re, bad.why)
+		}
 	}
 }

@@ -41,7 +41,7 @@ func (r *recordingRunner) take() []string {
 
 func testSources() map[string][]byte {
 	return map[string][]byte{
-		"config.ml":    []byte("(* mirage >= 4.9.0 & < 4.12.0 *)\nopen Mirage\nlet () = register \"auth\" [ main ]\n"),
+		"config.ml":    []byte("(* mirage >= 4.10.5 & < 4.12.0 *)\nopen Mirage\nlet () = register \"auth\" [ main ]\n"),
 		"unikernel.ml": []byte("module Main = struct end\n"),
 		"auth.ml":      []byte("let x = 1\n"),
 	}
