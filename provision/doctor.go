@@ -125,7 +125,7 @@ func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 
 // xenPreflight asks xl and the toolchain, as deploy's xen step does.
 func (d *Dom0) xenPreflight(ctx context.Context) []xen.Finding {
-	opt := xen.PreflightOptions{Prefix: d.Spec.Xen.Prefix}
+	opt := d.xenPreflightOptions()
 	var fs []xen.Finding
 	if xr, err := d.xenRuntime(); err == nil {
 		fs = xr.Preflight(ctx, opt)
@@ -135,7 +135,7 @@ func (d *Dom0) xenPreflight(ctx context.Context) []xen.Finding {
 	}
 	var out []xen.Finding
 	for _, f := range fs {
-		if d.Spec.Xen.Kernel != "" && (f.Check == "mirage" || f.Check == "opam" || f.Check == "ocaml") {
+		if d.Spec.Xen.Kernel != "" && xen.IsBuildCheck(f.Check) {
 			continue // the unikernel is built elsewhere: no toolchain needed here
 		}
 		out = append(out, f)

@@ -38,8 +38,14 @@ type Spec struct {
 type Xen struct {
 	// XL is the xl binary.
 	XL string `yaml:"xl" json:"xl"`
-	// Prefix goes before mirage, make, opam and ocaml: the agent's
-	// environment has no `eval $(opam env)`.
+	// OpamRoot and OpamSwitch name the opam installation that has mirage
+	// (the Vagrant VM's: /opt/labctl/opam, switch mirage). labctl then runs
+	// mirage, make and ocaml through `opam exec --root R --switch S
+	// --set-root --set-switch --` (see Xen.ToolPrefix).
+	OpamRoot   string `yaml:"opam_root" json:"opam_root"`
+	OpamSwitch string `yaml:"opam_switch" json:"opam_switch"`
+	// Prefix goes before mirage, make and ocaml when neither opam_root nor
+	// the agent's PATH finds them: the escape hatch for other set-ups.
 	Prefix []string `yaml:"prefix" json:"prefix"`
 	// Kernel, when set, is a unikernel built elsewhere: no build in dom0.
 	Kernel string `yaml:"kernel" json:"kernel"`
@@ -294,6 +300,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Xen.XL == "" || strings.ContainsAny(s.Xen.XL, "\x00\n") {
 		add("xen.xl", s.Xen.XL, "the xl command (a name on PATH or an absolute path)")
+	}
+	for _, e := range s.Xen.validateToolchain() {
+		add(e.Field, e.Value, e.Expected)
 	}
 	if s.Xen.Kernel != "" && !filepath.IsAbs(s.Xen.Kernel) {
 		add("xen.kernel", s.Xen.Kernel, "an absolute path to a built unikernel (dist/auth.xen), or empty to build in dom0")

@@ -31,8 +31,14 @@ func (d *Dom0) BuildSpec() (xen.BuildSpec, error) {
 	}
 	return xen.BuildSpec{
 		Name: unikernel.Name, Dir: filepath.Join(d.StateDir, "build", unikernel.Name),
-		Sources: src, Prefix: d.Spec.Xen.Prefix,
+		Sources: src, Prefix: d.Spec.Xen.ToolPrefix(),
 	}, nil
+}
+
+// xenPreflightOptions are the spec's toolchain settings for xen.Preflight.
+func (d *Dom0) xenPreflightOptions() xen.PreflightOptions {
+	x := d.Spec.Xen
+	return xen.PreflightOptions{Prefix: x.ToolPrefix(), OpamRoot: x.OpamRoot, OpamSwitch: x.OpamSwitch}
 }
 
 // xenKernel is the unikernel the guests boot.
@@ -64,8 +70,8 @@ func (d *Dom0) observeXen(ctx context.Context, plan bool) ([]Item, error) {
 		return nil, err
 	}
 	var items []Item
-	for _, f := range xr.Preflight(ctx, xen.PreflightOptions{Prefix: d.Spec.Xen.Prefix}) {
-		if d.Spec.Xen.Kernel != "" && (f.Check == "mirage" || f.Check == "opam" || f.Check == "ocaml") {
+	for _, f := range xr.Preflight(ctx, d.xenPreflightOptions()) {
+		if d.Spec.Xen.Kernel != "" && xen.IsBuildCheck(f.Check) {
 			continue // no build here: the toolchain does not matter
 		}
 		obs := f.Status + ": " + f.Detail

@@ -25,7 +25,7 @@ import (
 
 const fakeStateEnv = "LABCTL_FAKE_STATE"
 
-var fakeTools = []string{"xl", "mirage", "make", "opam", "ocaml"}
+var fakeTools = []string{"xl", "mirage", "make", "opam", "ocaml", "pkg-config"}
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(fakeStateEnv); dir != "" {
@@ -192,7 +192,28 @@ func runFake(dir, tool string, args []string) int {
 			_ = syscall.Exec(path, args[2:], os.Environ())
 			return 126
 		}
+		if len(args) == 2 && args[0] == "switch" && args[1] == "show" {
+			// What an opam whose root is not initialised says (opam 2.1).
+			b, err := os.ReadFile(filepath.Join(dir, "opam-switch.txt"))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "[ERROR] Opam has not been initialised, please run `opam init'")
+				return 50
+			}
+			os.Stdout.Write(b)
+			return 0
+		}
 		return printFile(dir, "opam-version.txt", args, "--version")
+	case "pkg-config":
+		// Present packages are files pkg-<name> in the state directory.
+		if len(args) == 3 && args[0] == "--print-errors" && args[1] == "--exists" {
+			if _, err := os.Stat(filepath.Join(dir, "pkg-"+args[2])); err != nil {
+				fmt.Fprintf(os.Stderr, "Package %s was not found in the pkg-config search path.\n", args[2])
+				return 1
+			}
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "fake pkg-config: unsupported %q\n", args)
+		return 2
 	case "ocaml":
 		return printFile(dir, "ocaml-version.txt", args, "-version")
 	}

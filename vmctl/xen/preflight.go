@@ -35,12 +35,39 @@ type PreflightOptions struct {
 	// VM is the VirtualBox VM running dom0, for the nested-virtualisation
 	// fix; "dom0" when empty.
 	VM string
+	// OpamRoot and OpamSwitch are the spec's xen.opam_root and
+	// xen.opam_switch (Prefix is already built from them); the fixes
+	// name them.
+	OpamRoot, OpamSwitch string
+	// KnownRoots are opam roots a lab VM installs the toolchain into
+	// (DefaultKnownRoots when nil): when mirage is not found and no
+	// opam_root is set, one of these that exists is the fix.
+	KnownRoots []string
+	// PkgConfig is the pkg-config binary, "pkg-config" when empty.
+	PkgConfig string
+}
+
+// DefaultKnownRoots: where scripts/install-toolchain.sh installs the
+// toolchain (scripts/versions.env OPAMROOT).
+var DefaultKnownRoots = []string{"/opt/labctl/opam"}
+
+// BuildChecks are the findings that matter only when dom0 builds the
+// unikernel (not when xen.kernel names one built elsewhere).
+var BuildChecks = []string{"mirage", "opam", "ocaml", "opam-env", "depexts"}
+
+// IsBuildCheck reports whether check is one of BuildChecks.
+func IsBuildCheck(check string) bool {
+	for _, c := range BuildChecks {
+		if c == check {
+			return true
+		}
+	}
+	return false
 }
 
 // Fixes, shared by the checks and their tests.
 const (
 	fixNested = "turn on nested VT-x/AMD-V: VBoxManage modifyvm %s --nested-hw-virt on (with the VM powered off)"
-	fixMirage = "opam install 'mirage>=4.9.0' 'mirage<4.12.0'"
 	fixOpam   = "install opam 2.1 or later (Debian 12: apt-get install opam) and run opam init"
 	fixOCaml  = "opam switch create mirage 4.14.2 (or 5.4.0), then eval $(opam env --switch=mirage)"
 )
@@ -54,7 +81,9 @@ func Preflight(ctx context.Context, run Runner, opt PreflightOptions) []Finding 
 	f = append(f, checkXen(ctx, run, opt)...)
 	f = append(f, checkMirage(ctx, run, opt))
 	f = append(f, checkOpam(ctx, run, opt))
+	f = append(f, checkOpamEnv(ctx, run, opt))
 	f = append(f, checkOCaml(ctx, run, opt))
+	f = append(f, checkDepexts(ctx, run, opt))
 	return f
 }
 
@@ -129,12 +158,29 @@ func (o PreflightOptions) argv(tool, def string, args ...string) []string {
 	return append(argv, args...)
 }
 
+// opamArgs are the opam flags that name the spec's root and switch.
+func (o PreflightOptions) opamArgs() string {
+	if o.OpamRoot == "" {
+		return ""
+	}
+	return "--root " + o.OpamRoot + " --switch " + o.OpamSwitch
+}
+
 func checkMirage(ctx context.Context, run Runner, opt PreflightOptions) Finding {
+	fixMirage := toolver.FixMirage(opt.opamArgs())
 	out, err := ask(ctx, run, opt.argv(opt.Mirage, "mirage", "--version"))
 	if err != nil {
 		detail := "mirage --version failed: " + err.Error()
 		if notInstalled(err) {
 			detail = "mirage not found"
+			if opt.OpamRoot == "" && len(opt.Prefix) == 0 {
+				// Installed, but not where labctl looks: the agent runs
+				// with sudo's secure_path, not root's login profile.
+				if root := knownRoot(ctx, run, opt); root != "" {
+					detail += " on the agent's PATH (sudo's secure_path, no login profile), but an opam root exists at " + root
+					fixMirage = "add to the lab spec: xen: {opam_root: " + root + ", opam_switch: SWITCH} (the switch that has mirage: OPAMROOT=" + root + " opam switch list)"
+				}
+			}
 		}
 		return Finding{Check: "mirage", Status: StatusFail, Detail: detail, Fix: fixMirage}
 	}
@@ -191,4 +237,64 @@ func checkOCaml(ctx context.Context, run Runner, opt PreflightOptions) Finding {
 		return Finding{Check: "ocaml", Status: StatusWarn, Detail: detail, Fix: fixOCaml}
 	}
 	return Finding{Check: "ocaml", Status: StatusFail, Detail: detail, Fix: fixOCaml}
+}
+
+// knownRoot returns the first of opt's known opam roots that exists.
+func knownRoot(ctx context.Context, run Runner, opt PreflightOptions) string {
+	roots := opt.KnownRoots
+	if roots == nil {
+		roots = DefaultKnownRoots
+	}
+	for _, r := range roots {
+		if _, err := ask(ctx, run, []string{"test", "-f", r + "/config"}); err == nil {
+			return r
+		}
+	}
+	return ""
+}
+
+// checkOpamEnv runs `opam switch show` the way mirage's generated Makefile
+// runs opam: behind the prefix, with only the environment the prefix
+// gives. It fails where `make depend` would ("Opam has not been
+// initialised" when OPAMROOT does not reach the inner opam).
+func checkOpamEnv(ctx context.Context, run Runner, opt PreflightOptions) Finding {
+	out, err := ask(ctx, run, opt.argv("", "opam", "switch", "show"))
+	if err != nil {
+		if notInstalled(err) {
+			return Finding{Check: "opam-env", Status: StatusFail, Detail: "opam not found, so mirage's Makefile (make depend) cannot run", Fix: fixOpam}
+		}
+		fix := "set xen.opam_root and xen.opam_switch in the lab spec (labctl then runs opam exec --root R --switch S --set-root --set-switch)"
+		if opt.OpamRoot != "" {
+			fix = "check the opam root and switch: OPAMROOT=" + opt.OpamRoot + " opam switch list (scripts/install-toolchain.sh creates them)"
+		}
+		return Finding{Check: "opam-env", Status: StatusFail,
+			Detail: "an opam run from inside the build (as mirage's Makefile does) fails: " + err.Error(), Fix: fix}
+	}
+	return Finding{Check: "opam-env", Status: StatusOK, Detail: "opam inside the build uses switch " + strings.TrimSpace(out)}
+}
+
+// Depexts: the system packages the xen target's opam packages need and
+// opam cannot install when it has no tty (opam 2.1.2
+// src/client/opamSolution.ml asks "Let opam run your package manager...?"
+// with require_unsafe_yes, and src/core/opamConsole.ml answers "n" without
+// a tty unless OPAMCONFIRMLEVEL=unsafe-yes). solo5 (pulled in by
+// ocaml-solo5) depends on conf-pkg-config and conf-libseccomp, and
+// conf-libseccomp's build is `pkg-config --exists libseccomp`
+// (opam-repository packages/solo5/solo5.0.10.1, conf-libseccomp.1).
+// labctl does not install system packages itself: scripts/install-xen.sh
+// does on the lab VM, and this check names them elsewhere.
+const fixDepexts = "apt-get install pkg-config libseccomp-dev (scripts/install-xen.sh installs them on the lab VM)"
+
+func checkDepexts(ctx context.Context, run Runner, opt PreflightOptions) Finding {
+	pc := toolName(opt.PkgConfig, "pkg-config")
+	_, err := ask(ctx, run, []string{pc, "--print-errors", "--exists", "libseccomp"})
+	switch {
+	case err == nil:
+		return Finding{Check: "depexts", Status: StatusOK, Detail: "libseccomp and pkg-config (solo5's conf-libseccomp, conf-pkg-config)"}
+	case notInstalled(err):
+		return Finding{Check: "depexts", Status: StatusFail,
+			Detail: "pkg-config not found: solo5's conf-pkg-config and conf-libseccomp fail, and opam will not install system packages without a tty", Fix: fixDepexts}
+	}
+	return Finding{Check: "depexts", Status: StatusFail,
+		Detail: "libseccomp not found by pkg-config (solo5's conf-libseccomp): make depend would stop, since opam will not install system packages without a tty", Fix: fixDepexts}
 }
