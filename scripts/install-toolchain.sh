@@ -38,6 +38,17 @@ opam install --switch "$OPAM_SWITCH" "mirage.$MIRAGE_VERSION"
 have=$(opam exec --switch "$OPAM_SWITCH" -- mirage --version)
 [[ "$have" == "$MIRAGE_VERSION" ]] || die "mirage --version says $have, not $MIRAGE_VERSION"
 
+# The contract labctl relies on (provision/xentoolchain.go): with only
+# what `sudo -n` leaves (secure_path, no login profile), `opam exec --root
+# --switch --set-root --set-switch` finds mirage, and an opam run inside it
+# (as mirage's Makefile runs `opam install` and `opam monorepo`) sees the
+# same root and switch.
+secure_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+inner=$(env -i HOME=/root PATH="$secure_path" opam exec --root "$OPAMROOT" --switch "$OPAM_SWITCH" --set-root --set-switch -- \
+	sh -c 'command -v mirage >/dev/null && opam switch show') ||
+	die "opam exec --root $OPAMROOT --switch $OPAM_SWITCH --set-root --set-switch does not reach mirage and the switch with sudo's environment"
+[[ "$inner" == "$OPAM_SWITCH" ]] || die "an opam inside opam exec sees switch '$inner', not $OPAM_SWITCH"
+
 # Login shells (vagrant ssh, then sudo -i) get the toolchain too.
 cat > /etc/profile.d/labctl-opam.sh.new <<PROFILE
 # Written by labctl scripts/install-toolchain.sh.

@@ -346,6 +346,7 @@ func TestLabctlProvision(t *testing.T) {
 		"LABCTL_SPEC=" + spec, "LABCTL_INSTALL_PATH=" + fake,
 		"LABCTL_DOM0_CIDR=10.77.0.2/24", "LABCTL_HOST_CIDR=10.77.0.1/24",
 		"LABCTL_DHCP_START=10.77.0.3", "LABCTL_DHCP_END=10.77.0.200",
+		"OPAMROOT=/opt/labctl/opam", "OPAM_SWITCH=mirage",
 		"LABCTL_UPLINK_MAC=" + strings.ToUpper(strings.TrimSpace(string(mac))),
 	}
 	out, err := run(t, ".", env, "bash", "labctl-provision.sh")
@@ -358,6 +359,11 @@ func TestLabctlProvision(t *testing.T) {
 	}
 	if s.Network.Uplink != "lo" || s.Network.Address != "10.77.0.2/24" || s.Network.HostAddress != "10.77.0.1/24" || s.Guests.Runtime != "xen" {
 		t.Fatalf("spec = %+v", s)
+	}
+	// The agent runs under sudo's secure_path: the spec must name the
+	// toolchain scripts/install-toolchain.sh installed (versions.env).
+	if s.Xen.OpamRoot != "/opt/labctl/opam" || s.Xen.OpamSwitch != "mirage" {
+		t.Fatalf("xen section = %+v, want opam_root /opt/labctl/opam, opam_switch mirage", s.Xen)
 	}
 	if st, _ := os.Stat(spec); st.Mode().Perm() != 0o600 {
 		t.Errorf("spec mode %o, want 600", st.Mode().Perm())
