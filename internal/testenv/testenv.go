@@ -3,6 +3,8 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,4 +70,60 @@ func ReadFile(t testing.TB, elem ...string) []byte {
 		t.Fatalf("fixture: %v", err)
 	}
 	return b
+}
+
+// XLParse runs ../shared/tools/xl-parse (Xen 4.17's own xl, dry run) on
+// one .xl text and returns the domain config xl printed as JSON, or xl's
+// refusal as an error. Without the kit or its packages the test skips,
+// except in CI, which runs beside ../shared and installs them.
+func XLParse(t testing.TB, xl []byte) ([]byte, error) {
+	t.Helper()
+	kit := sharedTool(t, "xl-parse", "run.sh")
+	f := filepath.Join(t.TempDir(), "guest.xl")
+	if err := os.WriteFile(f, xl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command(kit, f)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 2 {
+		// The kit's "cannot run" (no xl, no gcc): not a verdict.
+		if InCI() {
+			t.Fatalf("xl-parse cannot run (.ci/run installs it with run.sh --install): %s", errb.String())
+		}
+		t.Skipf("xl-parse cannot run: %s", bytes.TrimSpace(errb.Bytes()))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("xl rejects it: %w: %s", err, bytes.TrimSpace(errb.Bytes()))
+	}
+	return out.Bytes(), nil
+}
+
+// sharedTool is a file of ../shared/tools beside the module's root.
+func sharedTool(t testing.TB, elem ...string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	for err == nil {
+		if _, e := os.Stat(filepath.Join(dir, "go.mod")); e == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			err = errors.New("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(append([]string{dir, "..", "shared", "tools"}, elem...)...)
+	if err == nil {
+		_, err = os.Stat(p)
+	}
+	if err != nil {
+		if InCI() {
+			t.Fatalf("%s: %v (CI runs beside ../shared)", p, err)
+		}
+		t.Skipf("shared tool not here: %v", err)
+	}
+	return p
 }
