@@ -11,6 +11,9 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 bash scripts/install-deps.sh --test
+# The real-tool kits beside the project (../shared/tools): their packages
+# now, their checks at the end; the Go tests parse .xl files with xl.
+bash scripts/check-real-tools.sh --install
 unformatted=$(gofmt -l .)
 if [[ -n "$unformatted" ]]; then
   echo "gofmt would change: $unformatted" >&2
@@ -20,3 +23,5 @@ go vet ./...
 go test -race -count=1 -timeout 30m ./...
 echo "== OCaml: the unikernel's request logic against service/testdata (dune test)"
 (cd service/unikernel && dune test --force)
+echo "== real tools: the unikernel against mirage's interfaces, .xl files with Xen's xl"
+bash scripts/check-real-tools.sh
