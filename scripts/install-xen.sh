@@ -12,6 +12,7 @@ if [[ -z "${XEN_PACKAGE:-}" && -f "$here/versions.env" ]]; then
 	. "$here/versions.env"
 fi
 : "${XEN_PACKAGE:?set by the Vagrantfile from scripts/versions.env}"
+: "${XEN_DEPEXTS:?set by the Vagrantfile from scripts/versions.env}"
 : "${LABCTL_DOM0_MEMORY:?dom0 memory in MiB, set by the Vagrantfile}"
 
 die() { echo "install-xen: $*" >&2; exit 1; }
@@ -23,18 +24,19 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # dnsmasq-base: the binary without the system service, which would fight
 # labctl's own dnsmasq on br0. opam, build tools and bubblewrap (opam's
-# sandbox) for the Mirage toolchain. The xen target's system packages
-# (depexts), installed here because opam answers "no" to installing system
-# packages when it has no tty (opam 2.1.2 opamConsole.ml confirm), and
-# labctl's agent builds without one: solo5 needs conf-pkg-config,
+# sandbox) for the Mirage toolchain. XEN_DEPEXTS: the xen target's system
+# packages, installed here because opam answers "no" to installing system
+# packages when it has no tty (opam 2.1.2 opamConsole.ml confirm) and
+# labctl's agent builds without one; solo5 needs conf-pkg-config,
 # conf-libseccomp (libseccomp-dev) and linux-libc-dev (opam-repository
-# packages/solo5/solo5.0.10.1, conf-libseccomp.1). labctl's preflight
-# checks the same (vmctl/xen checkDepexts).
+# packages/solo5/solo5.0.10.1, conf-libseccomp.1). labctl's preflight checks
+# the same in dom0 (vmctl/xen checkDepexts), doctor the pin before vagrant up.
+IFS=', ' read -r -a depexts <<<"$XEN_DEPEXTS"
 apt-get install -y -q --no-install-recommends \
 	"$XEN_PACKAGE" grub-pc-bin \
 	iproute2 iptables dnsmasq-base curl ca-certificates \
 	opam build-essential m4 pkg-config git rsync unzip patch bubblewrap \
-	libseccomp-dev linux-libc-dev
+	"${depexts[@]}"
 
 # Boot Xen by default with dom0's memory fixed (min = max: no ballooning
 # out from under the toolchain). Our file sorts after Debian's xen.cfg, so

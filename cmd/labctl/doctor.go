@@ -82,6 +82,10 @@ func (a *app) doctor(ctx context.Context, cmd *cobra.Command, spec provision.Spe
 	host := a.hostFindings(ctx, spec, ts, vm)
 	var out []doctor.Finding
 	out = append(out, host...)
+	if ts.kind == targetVagrant {
+		// What vagrant up will install, checked without the VM.
+		out = append(out, doctor.VMPlanDir(ts.dir, os.LookupEnv)...)
+	}
 
 	res, remote, err := a.doctorOnDom0(ctx, spec)
 	if err != nil {

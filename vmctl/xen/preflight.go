@@ -285,6 +285,11 @@ func checkOpamEnv(ctx context.Context, run Runner, opt PreflightOptions) Finding
 // does on the lab VM, and this check names them elsewhere.
 const fixDepexts = "apt-get install pkg-config libseccomp-dev (scripts/install-xen.sh installs them on the lab VM)"
 
+// Depexts are those system packages, by their Debian names (solo5's
+// depexts add linux-libc-dev); scripts/versions.env's XEN_DEPEXTS must
+// list them all (doctor's vm-depexts check).
+var Depexts = []string{"pkg-config", "libseccomp-dev", "linux-libc-dev"}
+
 func checkDepexts(ctx context.Context, run Runner, opt PreflightOptions) Finding {
 	pc := toolName(opt.PkgConfig, "pkg-config")
 	_, err := ask(ctx, run, []string{pc, "--print-errors", "--exists", "libseccomp"})
