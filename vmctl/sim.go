@@ -10,10 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 
@@ -123,14 +121,10 @@ func SimUp(ctx context.Context, c SimConfig, log *slog.Logger) error {
 }
 
 func ensureNetns(ctx context.Context, name string) error {
-	if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
-		return nil
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	out, err := exec.CommandContext(ctx, "ip", "netns", "add", name).CombinedOutput()
-	if err != nil && !strings.Contains(string(out), "File exists") {
-		return fmt.Errorf("creating network namespace %s: %w: %s", name, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return addNetns(name)
 }
 
 func setUp(h *netlink.Handle, name string) error {
@@ -232,11 +226,10 @@ func SimDown(ctx context.Context, lab string, log *slog.Logger) error {
 
 // DeleteNetns removes a named namespace; a missing one is success.
 func DeleteNetns(ctx context.Context, ns string) error {
-	out, err := exec.CommandContext(ctx, "ip", "netns", "delete", ns).CombinedOutput()
-	if err != nil && !strings.Contains(string(out), "No such file") {
-		return fmt.Errorf("deleting network namespace %s: %w: %s", ns, err, strings.TrimSpace(string(out)))
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return nil
+	return delNetns(ns)
 }
 
 // NetnsPids lists the live (non-zombie) processes whose network namespace
