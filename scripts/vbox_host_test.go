@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -554,5 +555,46 @@ func TestCheckUpFailsLoudly(t *testing.T) {
 				t.Fatal("server left enabled")
 			}
 		})
+	}
+}
+
+// TestRubyAndGoRulesAgree: the Vagrantfile (vbox_host.rb) and labctl
+// doctor (vmctl/vbox) hold the same VirtualBox/Vagrant rules, one in each
+// language; this keeps them one rule.
+func TestRubyAndGoRulesAgree(t *testing.T) {
+	testenv.RequireTool(t, "ruby")
+	hostOS := map[string]string{"linux": "linux-gnu", "darwin": "darwin22", "windows": "mingw32"}
+	versions := []string{"6.0.12r133076", "6.1.26r145957", "6.1.28r147628", "6.1.50r161033", "7.0.0r153978",
+		"7.0.14r161095", "7.1.4r165100", "7.2.0r170228", "7.3.0r171000", "8.0.0r170000"}
+	script := `require "./vbox_host"
+ARGV.each_slice(2) do |os, v|
+  ver = LabctlHost.parse_version(v)
+  puts [LabctlHost.networks_conf_enforced?(ver, os), LabctlHost.vagrant_minimum(ver, os).to_s, LabctlHost.hostonly_nets?(ver, os)].join(" ")
+end`
+	var args, want []string
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		for _, s := range versions {
+			v, err := vbox.ParseVersion(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, hostOS[goos], s)
+			want = append(want, strings.Join([]string{
+				strconv.FormatBool(v.EnforcesNetworksConf(goos)), v.MinVagrant(goos), strconv.FormatBool(v.UsesHostOnlyNets(goos))}, " "))
+		}
+	}
+	out, err := run(t, ".", nil, "ruby", append([]string{"-e", script}, args...)...)
+	if err != nil {
+		t.Fatalf("ruby: %v\n%s", err, out)
+	}
+	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("ruby printed %d lines, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s VirtualBox %s: vbox_host.rb says %q, vmctl/vbox %q (networks.conf, min Vagrant, host-only nets)",
+				args[2*i], args[2*i+1], got[i], want[i])
+		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 )
 
@@ -50,8 +52,13 @@ type Manager struct {
 	log  *slog.Logger
 }
 
-// New returns a Manager running path (default "VBoxManage") through run.
+// New returns a Manager running path through run; an empty path is
+// VBoxManage where Vagrant would find it (FindVBoxManage: PATH, and on
+// Windows VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH), else "VBoxManage".
 func New(run Runner, path string, log *slog.Logger) *Manager {
+	if path == "" {
+		path = FindVBoxManage(os.Getenv, runtime.GOOS)
+	}
 	if path == "" {
 		path = "VBoxManage"
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -102,9 +103,10 @@ func (v Version) AtLeast(major, minor, patch int) bool {
 	return v.Compare(major, minor, patch) >= 0
 }
 
-// RestrictsHostOnlyRanges reports whether this VirtualBox enforces
-// /etc/vbox/networks.conf for host-only addresses (6.1.28 and later).
-func (v Version) RestrictsHostOnlyRanges() bool { return v.AtLeast(6, 1, 28) }
+// RestrictsHostOnlyRanges reports whether this VirtualBox, on this host,
+// restricts host-only addresses to /etc/vbox/networks.conf: 6.1.28 and
+// later, except on Windows and on macOS with 7.x (EnforcesNetworksConf).
+func (v Version) RestrictsHostOnlyRanges() bool { return v.EnforcesNetworksConf(runtime.GOOS) }
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
