@@ -387,9 +387,9 @@ module LabctlHost
   # `hostonlyif create`, then `hostonlyif ipconfig NAME --ip --netmask`),
   # at the address Vagrant looks for (network.rb: the network's first
   # address), and turns its DHCP server off; Vagrant then finds and reuses
-  # it (hostonly_find_matching_network). The interface is Vagrant's kind of
-  # object: `vagrant destroy` removes it when no VM uses it
-  # (destroy_unused_network_interfaces), as it would have removed its own.
+  # it (hostonly_find_matching_network). The interface is the one Vagrant
+  # would have made, and outlives the VM just as Vagrant's does (config.rb:
+  # destroy_unused_network_interfaces defaults to false).
   def prepare!(subnet_s, vagrant_version = nil, log = Log.new)
     if find_vboxmanage.nil?
       log.warn(not_found_message(subnet_s))
@@ -411,7 +411,7 @@ module LabctlHost
       name = out[/^Interface '(.+?)' was successfully created$/, 1]
       raise Error, "labctl: `VBoxManage hostonlyif create` named no interface:\n#{out}" if name.nil?
       vbox!("hostonlyif", "ipconfig", name, "--ip", host_ip, "--netmask", netmask)
-      log.info("labctl: created host-only interface #{name} with #{host_ip}/#{subnet.prefix} for the lab (Vagrant reuses it), its VirtualBox DHCP server off")
+      log.info("labctl: created host-only interface #{name} with #{host_ip}/#{subnet.prefix} for the lab, before Vagrant would (it reuses it)")
     end
     dhcp_off!(subnet_s).each do |n|
       log.info("labctl: disabled VirtualBox DHCP server #{n} (dom0's dnsmasq serves #{subnet}/#{subnet.prefix}); `VBoxManage dhcpserver modify --network=#{n} --enable` undoes it; a VM already running keeps it until `vagrant reload`")
