@@ -433,6 +433,8 @@ module LabctlHost
   # static private network Vagrant creates one whose range is the network
   # address alone (driver/version_7_0.rb create_host_only_network), which
   # leases nothing; an existing one it reuses may lease real addresses.
+  # The fix uses VBoxManage 7's `hostonlynet modify <--name=netname |
+  # --id=netid> [--lower-ip=address] [--upper-ip=address]` (its usage text).
   def check_hostonly_nets!(subnet_s, hint = nil)
     subnet = IPAddr.new(subnet_s)
     net = subnet.to_s
