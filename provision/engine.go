@@ -105,6 +105,9 @@ type GuestStatus struct {
 	// HostProbe: the probe from the host side ("ok" or why not); set by
 	// the host after deploy and status.
 	HostProbe string `json:"host_probe,omitempty"`
+	// Port: the bridge port dom0 learned the guest's MAC on (vif1.0);
+	// status only, empty when not learned.
+	Port string `json:"port,omitempty"`
 }
 
 // SimInfo names the simulated lab's namespaces.

@@ -190,9 +190,10 @@ func (d *Dom0) TeardownResult(ctx context.Context, emit func(StepResult)) Result
 // guestStatuses reads each deployed guest's state from its step's items.
 func (d *Dom0) guestStatuses(steps []StepResult) []GuestStatus {
 	gs, _ := ReadGuests(d.StateDir)
+	ports := d.guestPorts()
 	var out []GuestStatus
 	for _, g := range gs {
-		st := GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(), State: "unknown"}
+		st := GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(), State: "unknown", Port: ports.of(g.MAC)}
 		for _, s := range steps {
 			if s.Step != "guest "+g.Name {
 				continue
