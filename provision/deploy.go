@@ -234,13 +234,9 @@ func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 		if try > 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
-		b, err := os.ReadFile(d.Dnsmasq().LeasePath())
+		ls, err := readLeases(d.Dnsmasq().LeasePath())
 		if err != nil {
-			continue
-		}
-		ls, err := netsetup.ParseLeases(b)
-		if err != nil {
-			continue // a torn last line
+			continue // a torn last line, or a file being replaced
 		}
 		if l, found := netsetup.LeaseFor(ls, mac, time.Now()); found {
 			return l, true
@@ -374,13 +370,16 @@ func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
 		restart = err != nil || len(diff) > 0
 	}
 	if restart {
-		if err := d.runtime(cur).Stop(ctx, d.guestSpec(cur)); err != nil {
-			return err
-		}
-		if err := writeRecord(g); err != nil {
-			return err
-		}
-		if err := d.runtime(g).Start(ctx, d.guestSpec(g)); err != nil {
+		err := withBootSlot(ctx, func() error {
+			if err := d.runtime(cur).Stop(ctx, d.guestSpec(cur)); err != nil {
+				return err
+			}
+			if err := writeRecord(g); err != nil {
+				return err
+			}
+			return d.runtime(g).Start(ctx, d.guestSpec(g))
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -391,14 +390,24 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 	deadline := time.Now().Add(limit)
 	spec := d.guestSpec(g)
 	var last error
-	for {
+	// Polls start 3 ms apart (a lone guest is healthy in tens of ms) and
+	// back off to 50 ms: a hundred guests polling every 3 ms starve the
+	// ones still booting on a small machine. The probe's connect timeout
+	// grows too: a short one rides over SYNs lost while the guest
+	// configures its address; under load a longer one is needed.
+	wait, connect := 3*time.Millisecond, 15*time.Millisecond
+	for n := 0; ; n++ {
 		if l, found := d.leaseOf(g); !found || l.IP.String() != g.IP {
 			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
-		} else if last = probe(ctx, g, 15*time.Millisecond, time.Second); last == nil {
+		} else if last = probe(ctx, g, connect, 2*time.Second); last == nil {
 			return nil
+		} else {
+			connect = min(2*connect, 500*time.Millisecond)
 		}
-		if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
-			return fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
+		if n%8 == 7 {
+			if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
+				return fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("guest %s not healthy after %s: %w", g.Name, limit, last)
@@ -406,8 +415,9 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(3 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = min(wait*3/2, 50*time.Millisecond)
 	}
 }
 
@@ -430,14 +440,14 @@ func (d *Dom0) applyPrune(ctx context.Context, want []GuestRecord) error {
 	if err != nil {
 		return err
 	}
+	var gone []GuestRecord
 	for _, g := range have {
 		if !slices.ContainsFunc(want, func(w GuestRecord) bool { return w.Name == g.Name }) {
-			if err := d.destroyGuest(ctx, g); err != nil {
-				return err
-			}
+			gone = append(gone, g)
 		}
 	}
-	return nil
+	// Side by side: each is mostly waiting for its process to exit.
+	return parallelGuests(ctx, gone, 16, d.destroyGuest)
 }
 
 // destroyGuest stops a guest, releases its lease and forgets it. Its pin
