@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 
 	"github.com/labctl/labctl/vmctl/vbox"
@@ -159,7 +160,7 @@ func (r *hostRun) checkNetworksConf() {
 	subnet := r.cfg.Subnet
 	if !r.version.RestrictsHostOnlyRanges() {
 		r.add(Finding{Check: CheckNetworksConf, Status: StatusOK,
-			Detail: fmt.Sprintf("VirtualBox %s predates 6.1.28: host-only ranges are not restricted", r.version)})
+			Detail: fmt.Sprintf("VirtualBox %s on %s does not restrict host-only ranges to networks.conf (only 6.1.28 and later do, and not on Windows or on macOS with 7.x)", r.version, runtime.GOOS)})
 		return
 	}
 	nc, err := r.deps.ReadNetworksConf(r.cfg.NetworksConf)
