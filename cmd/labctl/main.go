@@ -102,6 +102,8 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newLogsCmd(a),
 		newCheckCmd(a),
 		newDoctorCmd(a),
+		newTraceCmd(a),
+		newGraphCmd(a),
 	)
 	return root
 }
