@@ -1,0 +1,87 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/vmctl"
+)
+
+// ConfigFor is the path to one deployed guest as the spec describes it.
+func ConfigFor(spec provision.Spec, g provision.GuestRecord, from string) (Config, error) {
+	ip, err := netip.ParseAddr(g.IP)
+	if err != nil {
+		return Config{}, fmt.Errorf("guest %s record: ip %q: %w", g.Name, g.IP, err)
+	}
+	if from != "host" && from != "dom0" {
+		return Config{}, fmt.Errorf("--from %q: expected host or dom0", from)
+	}
+	c := Config{Guest: g.Name, MAC: g.MAC, IP: ip, Port: g.Port, Subnet: spec.Subnet(), From: from,
+		HostIf: vmctl.SimHostIf, Uplink: spec.Network.Uplink, Bridge: spec.Network.Bridge,
+		Promiscuous: spec.Network.Promiscuous, NAT: spec.Network.NAT}
+	if g.Runtime == "process" {
+		c.Vif = vmctl.VifName(g.Index)
+	}
+	return c, nil
+}
+
+// FindGuest reads the lab's guest records and returns the named one.
+func FindGuest(stateDir, name string) (provision.GuestRecord, error) {
+	gs, err := provision.ReadGuests(stateDir)
+	if err != nil {
+		return provision.GuestRecord{}, err
+	}
+	var names []string
+	for _, g := range gs {
+		if g.Name == name {
+			return g, nil
+		}
+		names = append(names, g.Name)
+	}
+	return provision.GuestRecord{}, fmt.Errorf("no guest %q deployed in %s (deployed: %v): run labctl deploy", name, stateDir, names)
+}
+
+// SimEnv observes the simulated lab from this machine: netlink handles
+// opened in <lab>-host and <lab>-dom0, iptables-save run inside dom0,
+// the guest's own namespace for the outgoing probe (towards the WAN
+// namespace's address, port 9: nothing listens, the refusal is the answer).
+// Call close when done.
+func SimEnv(spec provision.Spec, stateDir string, g provision.GuestRecord, c Config) (Env, func(), error) {
+	host, dom0, _ := vmctl.SimNames(spec.Lab)
+	hh, err := vmctl.HandleAt(host)
+	if err != nil {
+		return Env{}, nil, fmt.Errorf("simulated host %s: %w", host, err)
+	}
+	dh, err := vmctl.HandleAt(dom0)
+	if err != nil {
+		hh.Close()
+		return Env{}, nil, fmt.Errorf("simulated dom0 %s: %w", dom0, err)
+	}
+	from := host
+	if c.From == "dom0" {
+		from = dom0
+	}
+	e := Env{Config: c, HostNL: hh, Dom0NL: dh, Dom0: vmctl.Netns{Name: dom0},
+		LeasePath: netsetup.DnsmasqConfig{Dir: filepath.Join(stateDir, "dnsmasq")}.LeasePath(),
+		Probe:     vmctl.DialIn(from),
+		OutTarget: net.JoinHostPort(vmctl.SimWANGw.Addr().String(), strconv.Itoa(9)),
+		Timeout:   3 * time.Second,
+	}
+	if g.Runtime == "process" {
+		e.GuestDial = vmctl.DialIn(vmctl.GuestNetns(spec.Lab, g.Index))
+		rt := &vmctl.Process{}
+		gs := vmctl.GuestSpec{Lab: spec.Lab, Name: g.Name, Index: g.Index, StateDir: g.StateDir}
+		e.GuestState = func(ctx context.Context) (string, error) {
+			st, err := rt.State(ctx, gs)
+			return st.State, err
+		}
+	}
+	return e, func() { hh.Close(); dh.Close() }, nil
+}
