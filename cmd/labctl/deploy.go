@@ -288,6 +288,7 @@ func newCheckCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addBundleOnFailure(cmd, a)
 	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE")
 	cmd.Flags().StringVar(&user, "user", "john", "a user the guests store")
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read that user's password from stdin (default: the demo password)")

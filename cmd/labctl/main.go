@@ -104,6 +104,7 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newDoctorCmd(a),
 		newTraceCmd(a),
 		newGraphCmd(a),
+		newBundleCmd(a),
 	)
 	return root
 }

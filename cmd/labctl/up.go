@@ -50,6 +50,7 @@ func newUpCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addBundleOnFailure(cmd, a)
 	return cmd
 }
 
