@@ -26,6 +26,8 @@ func ConfigFor(spec provision.Spec, g provision.GuestRecord, from string) (Confi
 	c := Config{Guest: g.Name, MAC: g.MAC, IP: ip, Port: g.Port, Subnet: spec.Subnet(), From: from,
 		HostIf: vmctl.SimHostIf, Uplink: spec.Network.Uplink, Bridge: spec.Network.Bridge,
 		Promiscuous: spec.Network.Promiscuous, NAT: spec.Network.NAT}
+	host, _, _ := vmctl.SimNames(spec.Lab)
+	c.HostCmd = "sudo ip netns exec " + host + " "
 	if g.Runtime == "process" {
 		c.Vif = vmctl.VifName(g.Index)
 	}

@@ -81,6 +81,12 @@ type Config struct {
 	Vif         string // the guest's port on br0 when known (sim: vif<N>.0); "" for any
 	Promiscuous bool   // the spec asks for eth1's PROMISC flag
 	NAT         bool
+	// HostCmd prefixes a command run on the host side
+	// ("sudo ip netns exec <lab>-host " in the sim, "sudo " otherwise).
+	HostCmd string
+	// Reboot is the command that restarts the guest so that it asks for a
+	// lease again ("labctl destroy auth-1 … && labctl deploy …").
+	Reboot string
 }
 
 // Obs is everything observed along the path. Errors are strings so that
@@ -195,6 +201,11 @@ func hostRoute(c Config, h HostObs) Hop {
 	case h.RouteErr != "":
 		x.Status, x.Detail = StatusFail, fmt.Sprintf("no route to %s: %s", c.IP, h.RouteErr)
 		x.Meaning = "the host cannot send anything to the lab subnet " + c.Subnet.String()
+		if h.LinkUp && c.HostIf != "" {
+			// The interface is up, so the route itself is what is missing
+			// (doctor's route fix assumes a down link).
+			x.Fix = c.HostCmd + "ip route replace " + c.Subnet.Masked().String() + " dev " + c.HostIf
+		}
 	case !inSubnet(h.RouteAddrs, c.Subnet):
 		x.Status, x.Detail = StatusFail, fmt.Sprintf("%s leaves via %s, which has no address in %s", c.IP, h.RouteDev, c.Subnet)
 		x.Meaning = "the host's traffic for the guest leaves through an interface that is not on the host-only network"
@@ -337,6 +348,12 @@ func lease(c Config, d Dom0Obs) Hop {
 	case d.LeaseIP == "":
 		x.Status, x.Detail = StatusFail, fmt.Sprintf("no unexpired lease for %s (pinned to %s)", c.MAC, c.IP)
 		x.Meaning = "dnsmasq holds no lease for the guest: it lost or released it, or the guest never asked"
+		if d.GuestState == "running" {
+			// A running guest asks again only at renewal: deploy, which
+			// waits for a lease, would wait in vain; a fresh boot asks.
+			x.Meaning += "; the running guest will not ask again before its renewal time"
+			x.Fix = c.Reboot
+		}
 	case d.LeaseIP != c.IP.String():
 		x.Status, x.Detail = StatusFail, fmt.Sprintf("%s leased %s, but its pin is %s", c.MAC, d.LeaseIP, c.IP)
 		x.Meaning = "the guest is not where labctl looks for it"

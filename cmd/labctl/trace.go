@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/trace"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
 )
 
@@ -60,6 +62,10 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
+			complete := a.fixCompleter(cmd, spec)
+			// This invocation's --target, --lab, … as doctor's fixes get them.
+			flags := strings.TrimPrefix(complete(provision.FixDeploy), provision.FixDeploy)
+			c.Reboot = "labctl destroy " + sshx.QuoteWord(g.Name) + flags + " && " + provision.FixDeploy + flags
 			env, closeEnv, err := trace.SimEnv(spec, stateDir, g, c)
 			if err != nil {
 				return &exitError{exitFail, fmt.Errorf("%w: run labctl up --target sim --lab %s", err, spec.Lab)}
@@ -70,7 +76,6 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			if r.Verdict != "" {
 				// Only a broken path pays for doctor's checks.
 				fs := a.doctor(cmd.Context(), cmd, spec, ts, "")
-				complete := a.fixCompleter(cmd, spec)
 				host, _, _ := vmctl.SimNames(spec.Lab)
 				r = trace.Judge(c, obs, fs, map[string]string{
 					trace.HopHostARP:    "sudo ip netns exec " + host + " ip neigh flush to " + g.IP,
