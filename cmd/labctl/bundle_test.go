@@ -164,9 +164,13 @@ func TestBundleOnFailure(t *testing.T) {
 	if code != exitFail {
 		t.Fatalf("check --user nobody: exit %d, want %d\n%s", code, exitFail, errOut)
 	}
-	one := func(dir string) string {
+	one := func(dir string, cmd ...string) string {
 		t.Helper()
-		m, _ := filepath.Glob(filepath.Join(dir, "labctl-bundle-"+l.Name+"-check-*.tar.gz"))
+		verb := "check"
+		if len(cmd) > 0 {
+			verb = cmd[0]
+		}
+		m, _ := filepath.Glob(filepath.Join(dir, "labctl-bundle-"+l.Name+"-"+verb+"-*.tar.gz"))
 		if len(m) != 1 {
 			ents, _ := os.ReadDir(dir)
 			t.Fatalf("want one bundle in %s, have %v\n%s", dir, ents, errOut)
@@ -195,5 +199,17 @@ func TestBundleOnFailure(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(usage); len(ents) != 0 {
 		t.Errorf("a usage error wrote %v", ents)
+	}
+
+	// up failing half-way (the xen runtime on a machine without Xen:
+	// deploy's preflight fails after the network converged).
+	xen := fastSpec(t, "guests:\n  runtime: xen\n")
+	upDir := t.TempDir()
+	if _, errOut, code := l.Run("up", "--target", "sim", "-f", xen, "--bundle-on-failure", upDir); code != exitFail {
+		t.Fatalf("up with the xen runtime in the sim: exit %d, want %d\n%s", code, exitFail, errOut)
+	}
+	files, _ = readBundle(t, one(upDir, "up"))
+	if !strings.Contains(files["state/journal.jsonl"], "link-created") || !strings.Contains(files["versions.txt"], "xl info") {
+		t.Errorf("up's failure bundle lacks the journal or xl's answer:\n%s", files["MANIFEST.txt"])
 	}
 }
