@@ -27,10 +27,13 @@ type AgentRequest struct {
 	Deploy DeployInput `json:"deploy,omitzero"`
 	// Destroy: the guest to remove.
 	Guest string `json:"guest,omitempty"`
+	// Confirm: provision arms commit-confirm with it (remote targets);
+	// the confirm verb gives the confirmation (confirm.go).
+	Confirm *ConfirmRequest `json:"confirm,omitempty"`
 }
 
 // Verbs the agent serves.
-var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy", "doctor"}
+var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy", "doctor", "confirm"}
 
 // ServeAgent runs one verb in this process's namespace and streams
 // JSON-lines events to w: one {"type":"step"} per step as it ends, then
@@ -69,6 +72,16 @@ func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.W
 		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
 	}
 	o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
+	if verb == "confirm" {
+		// No lock: the watchdog may hold it while it rolls back.
+		r := Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{}, OK: true}
+		if req.Confirm == nil {
+			r.OK, r.Error = false, "confirm: no token in the request"
+		} else if err := Confirm(req.StateRoot, req.Spec.Lab, req.Confirm.Token); err != nil {
+			r.OK, r.Error = false, err.Error()
+		}
+		return r
+	}
 	d, done, err := Open(o)
 	if err != nil {
 		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
@@ -79,6 +92,11 @@ func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.W
 	d.Progress = func(step, line string) { emit(StepResult{Step: step, Status: StatusProgress, Detail: line}) }
 	switch verb {
 	case "provision":
+		if req.Confirm != nil && !req.Plan {
+			if _, err := armConfirm(d.StateDir, req, d.Log); err != nil {
+				return d.result("provision", nil, err)
+			}
+		}
 		return d.Provision(ctx, req.Plan, emit)
 	case "status":
 		return d.Status(ctx, emit)

@@ -82,6 +82,8 @@ func (e Entry) String() string {
 		return "created " + e.Path
 	case KindGuest:
 		return "started guest " + e.Name
+	case KindNote:
+		return e.Name + " at " + e.Path + ": " + e.Spec
 	}
 	return e.Kind
 }

@@ -97,6 +97,8 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 		return procs.StopDaemon(ctx, e.Path, e.Name, "--conf-file="+e.Conf)
 	case KindGuest:
 		return d.undoGuest(ctx, e)
+	case KindNote:
+		return nil // an event (a rollback), no object
 	case KindDir:
 		if err := os.RemoveAll(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", e.Path, err)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 )
 
@@ -15,6 +18,12 @@ change. Every change is journaled first, so teardown restores exactly what
 was there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if t := a.remote.confirmTimeout; t < 0 || (t > 0 && t < 2*time.Second) || t > time.Hour {
+				return &exitError{exitUsage, fmt.Errorf("--confirm-timeout %v: expected 0 (off) or 2s to 1h", t)}
+			}
+			if plan {
+				a.remote.confirmTimeout = 0 // a plan changes nothing
+			}
 			r, err := a.runOnDom0(cmd.Context(), cmd, "provision", plan)
 			if err != nil {
 				return err
@@ -24,6 +33,8 @@ was there.`,
 	}
 	addTargetFlags(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
+	cmd.Flags().DurationVar(&a.remote.confirmTimeout, "confirm-timeout", 60*time.Second,
+		"remote targets: unless this labctl reaches dom0 over a new connection within this time after provision starts, dom0 undoes the run (commit-confirm; 0 turns it off)")
 	return cmd
 }
 

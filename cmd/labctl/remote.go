@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl/sshx"
@@ -26,6 +27,8 @@ type remoteFlags struct {
 	agentBinary string
 	dom0State   string
 	machine     string
+	// confirmTimeout: provision's commit-confirm window (0: off).
+	confirmTimeout time.Duration
 }
 
 func addRemoteFlags(cmd *cobra.Command, r *remoteFlags) {
@@ -128,6 +131,12 @@ func (a *app) sshConfig(ctx context.Context, spec provision.Spec, ts targetSpec)
 	// root needs no sudo (and a minimal dom0 may not have it); anyone
 	// else runs the agent through sudo -n, which must not ask a password.
 	cfg.Sudo = user != "root"
+	if r.confirmTimeout > 0 {
+		// Under commit-confirm a connection the run cut must be noticed
+		// well within the confirmation window, not after a minute.
+		cfg.KeepAliveInterval = min(max(r.confirmTimeout/10, 500*time.Millisecond), 15*time.Second)
+		cfg.KeepAliveMax = 3
+	}
 	return cfg, nil
 }
 

@@ -161,7 +161,7 @@ func TestSSHTargetProvisionDeployCheck(t *testing.T) {
 	n0 := s.sessions()
 
 	out, errOut := s.mustHost(append([]string{"provision", "--json", "-f", spec}, s.remote()...)...)
-	runs++
+	runs += 2 // the run, and its commit-confirm over a new connection
 	r := resultOf(t, out, errOut)
 	if !r.OK || r.Target != "ssh://root@192.168.77.2" {
 		t.Fatalf("provision over SSH: %+v\n%s", r, errOut)
@@ -174,12 +174,13 @@ func TestSSHTargetProvisionDeployCheck(t *testing.T) {
 	}
 	// The address the SSH connection runs over moved during the run,
 	// and the one connection carried the run to its end (sshx never
-	// redials: a dropped connection fails the run).
+	// redials: a dropped connection fails the run); a second, new one
+	// confirmed that dom0 is still reachable (commit-confirm).
 	if address.Status != provision.StatusChanged || !strings.Contains(address.Detail, "eth1 address 192.168.77.2/24: want moved to br0") {
 		t.Fatalf("address step %+v: the move did not happen during this run", address)
 	}
-	if got := s.sessions() - n0; got != 1 {
-		t.Fatalf("provision used %d SSH connections, want exactly 1", got)
+	if got := s.sessions() - n0; got != 2 {
+		t.Fatalf("provision used %d SSH connections, want exactly 2 (the run, the confirmation)", got)
 	}
 	addrs := labtest.Exec(t, s.Dom0NS(), "ip", "-4", "-br", "addr")
 	if !strings.Contains(addrs, "br0") || !regexpLine(addrs, `^br0\s+UP\s+192\.168\.77\.2/24`) || regexpLine(addrs, `^eth1\S*\s+\S+\s+192\.168\.77\.2`) {
@@ -199,7 +200,7 @@ func TestSSHTargetProvisionDeployCheck(t *testing.T) {
 
 	// Again: nothing to change, nothing uploaded.
 	out, errOut = s.mustHost(append([]string{"provision", "-f", spec}, s.remote()...)...)
-	runs++
+	runs += 2
 	if !strings.Contains(out, "already converged") || strings.Contains(errOut, "uploaded labctl") {
 		t.Fatalf("second provision:\n%s\n%s", out, errOut)
 	}

@@ -97,6 +97,11 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 		// The sim's provision enters dom0's namespace from this process:
 		// no agent to start (see provision.Options.Enter).
 		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log, Enter: c.enter}, progress)
+	case c.ssh != nil && verb == "provision" && !req.Plan && a.remote.confirmTimeout > 0:
+		res, err = a.provisionConfirmed(ctx, c, spec, req, progress)
+		if err != nil {
+			return res, err
+		}
 	default:
 		res, err = provision.CallAgent(ctx, c.t, c.exe, verb, req, progress)
 		if err != nil {
