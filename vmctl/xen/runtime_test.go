@@ -52,10 +52,12 @@ func readPID(t *testing.T, path string) (int, bool) {
 	return pid, err == nil
 }
 
-// waitFor polls cond for up to 5s.
+// waitFor polls cond for up to 30s: a deadline for "never", not a speed
+// bound (the fake tools are the -race test binary; a loaded machine takes
+// seconds to start one).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
