@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/service/users"
@@ -211,10 +212,21 @@ func newDestroyCmd(a *app) *cobra.Command {
 }
 
 func newLogsCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var follow bool
+	cmd := &cobra.Command{
 		Use:   "logs GUEST",
-		Short: "Print a guest's console log",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a guest's console log; --follow (-F) keeps printing what it appends",
+		Long: `logs prints a guest's console log. With --follow (short -F, as tail -F)
+it then prints what the guest appends until Ctrl-C or SIGTERM. -f is not
+follow: on every labctl command -f is --file, the lab spec.`,
+		// -f is the persistent --file; "labctl logs -f GUEST" parses GUEST
+		// as the spec file and leaves no argument: say what was meant.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && cmd.Flags().Changed("file") {
+				return &exitError{exitUsage, fmt.Errorf("logs: no GUEST (-f %s is --file, the lab spec; to follow the log use --follow or -F)", a.specFile)}
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := a.loadSpec()
 			if err != nil {
@@ -228,11 +240,17 @@ func newLogsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return &exitError{exitFail, fmt.Errorf("no console log for guest %s in lab %s: %w", args[0], spec.Lab, err)}
 			}
+			if follow {
+				f.Close()
+				return attach.Follow(cmd.Context(), p, cmd.OutOrStdout(), false, 100*time.Millisecond)
+			}
 			defer f.Close()
 			_, err = io.Copy(cmd.OutOrStdout(), f)
 			return err
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "follow", "F", false, "keep printing what the guest appends (until Ctrl-C)")
+	return cmd
 }
 
 func validGuestName(n string) error {

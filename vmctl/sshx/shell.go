@@ -1,0 +1,61 @@
+package sshx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/term"
+)
+
+// Shell opens the login user's shell on the target over the verified
+// connection (`labctl shell dom0`). When stdin is a terminal it asks for a
+// pty of the terminal's size and puts the local terminal in raw mode for
+// the session (x/crypto/ssh: Session.RequestPty, Session.Shell); otherwise
+// the remote shell reads commands from stdin. It returns the shell's exit
+// status.
+func (t *Transport) Shell(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	c, err := t.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sess, err := c.NewSession()
+	if err != nil {
+		return 0, fmt.Errorf("%s: open shell session: %w", t, err)
+	}
+	defer sess.Close()
+	sess.Stdin, sess.Stdout, sess.Stderr = stdin, stdout, stderr
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		w, h, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			w, h = 80, 24
+		}
+		tn := os.Getenv("TERM")
+		if tn == "" {
+			tn = "xterm"
+		}
+		if err := sess.RequestPty(tn, h, w, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
+			return 0, fmt.Errorf("%s: pty: %w", t, err)
+		}
+		old, err := term.MakeRaw(int(f.Fd()))
+		if err != nil {
+			return 0, fmt.Errorf("raw terminal: %w", err)
+		}
+		defer term.Restore(int(f.Fd()), old)
+	}
+	if err := sess.Shell(); err != nil {
+		return 0, fmt.Errorf("%s: start shell: %w", t, err)
+	}
+	err = sess.Wait()
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		return ee.ExitStatus(), nil
+	}
+	return 0, fmt.Errorf("%s: shell: %w", t, err)
+}
