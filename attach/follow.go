@@ -15,7 +15,9 @@ import (
 // (which is success). It polls: a console log is written by another
 // process and lives on any filesystem. A file that is truncated is read
 // again from its start; one that is replaced (a new inode) is reopened,
-// like tail -F. A file that does not exist yet is waited for.
+// like tail -F. A file that does not exist yet is waited for. (A file
+// truncated and regrown past the old offset within one poll is not seen
+// as truncated: console logs are only appended to.)
 func Follow(ctx context.Context, path string, w io.Writer, fromEnd bool, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 100 * time.Millisecond
