@@ -45,7 +45,12 @@ func Shell(ctx context.Context, o ShellOptions) (int, error) {
 		return 0, fmt.Errorf("$SHELL %q: expected an absolute path like /bin/bash", sh)
 	}
 	marker := "[labctl " + o.Label + "] "
-	env := append(withoutPS1(o.Env), "LABCTL_NETNS="+o.Netns, "PS1="+marker+`\w \$ `)
+	// A plain prompt: sh (dash) and most shells expand no \w or \$.
+	prompt := "$ "
+	if os.Geteuid() == 0 {
+		prompt = "# "
+	}
+	env := append(withoutPS1(o.Env), "LABCTL_NETNS="+o.Netns, "PS1="+marker+prompt)
 	var args []string
 	if filepath.Base(sh) == "bash" {
 		// bash sets PS1 from its rc files, overriding the environment's;
