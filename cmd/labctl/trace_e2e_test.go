@@ -152,6 +152,17 @@ func TestTraceFaults(t *testing.T) {
 			if code != wantCode {
 				t.Fatalf("exit %d, want %d", code, wantCode)
 			}
+			if f.hop == trace.HopHostRoute {
+				// dom0's own path does not use the host's route; and the
+				// text report names the hop and its fix.
+				if d, code := runTrace(t, l, spec, "--from", "dom0"); code != 0 || d.Verdict != "" {
+					t.Fatalf("--from dom0 with the host's route removed: exit %d, verdict %q:\n%s", code, d.Verdict, hopsText(d))
+				}
+				out, _, _ := l.Run("trace", "auth-1", "--target", "sim", "-f", spec)
+				if !strings.Contains(out, "first failing hop: host-route (fail)") || !strings.Contains(out, "  fix:     "+h.Fix) {
+					t.Fatalf("text report:\n%s", out)
+				}
+			}
 			for _, e := range r.Hops {
 				if e.ID == f.hop {
 					break
