@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"time"
 
 	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
 )
 
@@ -18,8 +23,9 @@ func newConsoleCmd(a *app) *cobra.Command {
 		Short: "Attach to a guest's console: the process runtime's console log as it grows (Ctrl-C detaches); xen: xl console",
 		Long: `console shows what the guest prints from now on. For the process
 runtime (the sim) it follows the console log, read-only, until Ctrl-C or
-SIGTERM; labctl logs GUEST prints what came before. For the xen runtime on
---target local (labctl on dom0) it runs xl console GUEST (Ctrl-] detaches).`,
+SIGTERM; labctl logs GUEST prints what came before. For the xen runtime it
+runs xl console GUEST (Ctrl-] detaches). With --target vagrant or ssh://
+both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := a.loadSpec()
@@ -34,7 +40,7 @@ SIGTERM; labctl logs GUEST prints what came before. For the xen runtime on
 				return &exitError{exitUsage, err}
 			}
 			if ts.remote() {
-				return &exitError{exitUsage, fmt.Errorf("console: --target %s is not supported yet; use labctl shell dom0 --target %s, then labctl console %s there", a.target, a.target, args[0])}
+				return a.remoteConsole(cmd, spec, ts, args[0])
 			}
 			dir := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "guests", args[0])
 			g, err := provision.ReadGuests(provision.StateDir(a.stateRoot, spec.Lab))
@@ -66,4 +72,51 @@ SIGTERM; labctl logs GUEST prints what came before. For the xen runtime on
 	}
 	addTargetFlags(cmd, a)
 	return cmd
+}
+
+// remoteConsole attaches to a guest on a remote dom0: its record says the
+// runtime; the process runtime's log is followed with tail -F, xen's
+// console is xl console in a pty.
+func (a *app) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts targetSpec, name string) error {
+	if err := checkRemotePath(a.remote.dom0State); err != nil {
+		return &exitError{exitUsage, fmt.Errorf("--dom0-state-dir: %w", err)}
+	}
+	cfg, err := a.sshConfig(cmd.Context(), spec, ts)
+	if err != nil {
+		return err
+	}
+	tr, err := sshx.New(cfg)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	defer tr.Close()
+	dir := path.Join(provision.StateDir(a.remote.dom0State, spec.Lab), "guests", name)
+	var rec bytes.Buffer
+	if err := tr.Run(cmd.Context(), []string{"cat", path.Join(dir, "guest.json")}, nil, &rec, io.Discard); err != nil {
+		return &exitError{exitFail, fmt.Errorf("no guest %s deployed in lab %s on dom0: %w", name, spec.Lab, err)}
+	}
+	var g provision.GuestRecord
+	if err := json.Unmarshal(rec.Bytes(), &g); err != nil {
+		return &exitError{exitFail, fmt.Errorf("guest %s: record on dom0: %w", name, err)}
+	}
+	if g.Runtime == "xen" {
+		code, err := tr.Interactive(cmd.Context(), []string{spec.Xen.XL, "console", name}, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		if err != nil {
+			return &exitError{exitFail, err}
+		}
+		if code != 0 {
+			return &exitError{code, fmt.Errorf("%s console %s exited %d", spec.Xen.XL, name, code)}
+		}
+		return nil
+	}
+	log := path.Join(dir, "console.log")
+	fmt.Fprintf(cmd.ErrOrStderr(), "console of %s (%s runtime, read-only): following %s on dom0; Ctrl-C detaches\n", name, g.Runtime, log)
+	err = tr.Run(cmd.Context(), []string{"tail", "-n", "0", "-F", log}, nil, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	if cmd.Context().Err() != nil {
+		return nil // detached
+	}
+	if err != nil {
+		return &exitError{exitFail, err}
+	}
+	return nil
 }

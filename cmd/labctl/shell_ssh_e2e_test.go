@@ -7,10 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/vmctl"
 )
@@ -64,4 +66,67 @@ func TestShellOverSSH(t *testing.T) {
 	if code == 0 || strings.Contains(out, "SHOULD-NOT-RUN") || !strings.Contains(errOut, "HOST KEY CHANGED") {
 		t.Fatalf("shell dom0 with a wrong known_hosts: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+}
+
+// `labctl console` over SSH: the guest's record on dom0 says process
+// runtime, so its console log is followed there; a reboot after the
+// console started shows, and SIGTERM detaches and stops the remote tail.
+func TestConsoleOverSSH(t *testing.T) {
+	s := newSSHLab(t)
+	spec := fastSpec(t, "")
+	s.mustHost(append([]string{"deploy", "--json", "-f", spec}, s.remote()...)...)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"netns", "exec", s.HostNS(), s.Exe, "console", "auth-1", "-f", spec, "--lab", s.Name, "--state-dir", s.StateRoot}, s.remote()...)
+	con := exec.CommandContext(ctx, "ip", args...)
+	con.Env = append(os.Environ(), "LABCTL_TEST_AS_CLI=1")
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	con.Stdout, con.Stderr = out, errOut
+	if err := con.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- con.Wait() }()
+	t.Cleanup(func() { con.Process.Kill(); <-exited })
+	if !eventually(30*time.Second, func() bool { return strings.Contains(errOut.String(), "following") }) {
+		t.Fatalf("console did not start:\n%s%s", out, errOut)
+	}
+	time.Sleep(500 * time.Millisecond) // tail -n 0 -F has opened the log
+	pid := procs.ReadPidfile(filepath.Join(s.dom0Root, s.Name, "guests", "auth-1", "guest.pid"))
+	syscall.Kill(pid, syscall.SIGKILL)
+	if !eventually(5*time.Second, func() bool { return !procs.Alive(pid) }) {
+		t.Fatal("guest did not die")
+	}
+	s.mustHost(append([]string{"deploy", "--json", "-f", spec}, s.remote()...)...)
+	if !eventually(20*time.Second, func() bool { return strings.Count(out.String(), "labctl starts guest auth-1") == 1 }) {
+		t.Fatalf("the reboot did not show on the console:\n%s\nstderr:\n%s", out, errOut)
+	}
+	con.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("console after SIGTERM: %v\n%s", err, errOut)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("console did not stop on SIGTERM")
+	}
+	logPath := filepath.Join(s.dom0Root, s.Name, "guests", "auth-1", "console.log")
+	if !eventually(10*time.Second, func() bool { return len(procsWith(logPath)) == 0 }) {
+		t.Fatalf("the remote tail outlived the console: %v", procsWith(logPath))
+	}
+}
+
+// procsWith lists the processes whose command line contains s.
+func procsWith(s string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
 }

@@ -18,6 +18,20 @@ import (
 // the remote shell reads commands from stdin. It returns the shell's exit
 // status.
 func (t *Transport) Shell(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return t.Interactive(ctx, nil, stdin, stdout, stderr)
+}
+
+// Interactive is Shell running argv (through sudo when configured)
+// instead of the login shell: a program that wants a terminal, such as
+// `xl console`. Closing the session hangs its pty up. Empty argv: the shell.
+func (t *Transport) Interactive(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	line := ""
+	if len(argv) > 0 {
+		var err error
+		if line, err = t.wrap(argv); err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", t, argv, err)
+		}
+	}
 	c, err := t.conn(ctx)
 	if err != nil {
 		return 0, err
@@ -46,8 +60,13 @@ func (t *Transport) Shell(ctx context.Context, stdin io.Reader, stdout, stderr i
 		}
 		defer term.Restore(int(f.Fd()), old)
 	}
-	if err := sess.Shell(); err != nil {
-		return 0, fmt.Errorf("%s: start shell: %w", t, err)
+	if line == "" {
+		err = sess.Shell()
+	} else {
+		err = sess.Start(line)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: start %s: %w", t, orShell(argv), err)
 	}
 	err = sess.Wait()
 	var ee *ssh.ExitError
@@ -57,5 +76,12 @@ func (t *Transport) Shell(ctx context.Context, stdin io.Reader, stdout, stderr i
 	case errors.As(err, &ee):
 		return ee.ExitStatus(), nil
 	}
-	return 0, fmt.Errorf("%s: shell: %w", t, err)
+	return 0, fmt.Errorf("%s: %s: %w", t, orShell(argv), err)
+}
+
+func orShell(argv []string) string {
+	if len(argv) == 0 {
+		return "shell"
+	}
+	return argv[0]
 }
