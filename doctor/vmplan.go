@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-version"
 
-	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/internal/toolver"
 	"github.com/labctl/labctl/vmctl/xen"
 )
 

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/internal/toolver"
 	"github.com/labctl/labctl/netsetup"
-	"github.com/labctl/labctl/provision/toolver"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/internal/toolver"
 	"github.com/labctl/labctl/vmctl"
 )
 

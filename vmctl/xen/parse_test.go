@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/internal/toolver"
 )
 
 func fixture(t testing.TB, name string) []byte {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/internal/toolver"
 	"github.com/labctl/labctl/vmctl"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/provision/toolver"
+	"github.com/labctl/labctl/internal/toolver"
 )
 
 // The range Preflight enforces must be the one config.ml declares.
