@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,20 +209,64 @@ func (d *Dom0) observePins(want []GuestRecord) ([]Item, error) {
 	c := d.Dnsmasq()
 	have, _ := os.ReadFile(c.HostsPath())
 	obs := "current"
-	if string(have) != string(renderPins(want)) {
+	switch {
+	case string(have) != string(renderPins(want)):
 		obs = fmt.Sprintf("%d pins, not the spec's %d", strings.Count(string(have), "\n"), len(want))
+	case !d.pinsLoaded(c, have):
+		// The file is right but the running dnsmasq may not have read it:
+		// a run killed between the write and the SIGHUP leaves exactly
+		// this, and the file alone would say "current" for ever.
+		obs = "written, not known to be loaded by the running dnsmasq"
 	}
 	return []Item{ok("dhcp-host pins", "current", obs)}, nil
+}
+
+// pinsLoadedPath records which dnsmasq (pid) has read which hosts file
+// (sha256), written only after dnsmasq's log confirmed the re-read.
+func pinsLoadedPath(c netsetup.DnsmasqConfig) string {
+	return filepath.Join(c.Dir, "dhcp-hosts.loaded")
+}
+
+func pinsMark(pid int, content []byte) string {
+	return fmt.Sprintf("%d %x\n", pid, sha256.Sum256(content))
+}
+
+// pinsLoaded reports whether the running dnsmasq is known to have read
+// content. Unsure (no mark, another pid, no dnsmasq) is false: a SIGHUP
+// costs a few milliseconds, a guest without its pin costs a deploy.
+func (d *Dom0) pinsLoaded(c netsetup.DnsmasqConfig, content []byte) bool {
+	pid := netsetup.ObserveDnsmasq(c).Pid
+	if pid == 0 {
+		return false
+	}
+	mark, err := os.ReadFile(pinsLoadedPath(c))
+	return err == nil && string(mark) == pinsMark(pid, content)
 }
 
 // applyPins rewrites the hosts file and makes dnsmasq re-read it (SIGHUP):
 // no restart, so it keeps its pid and every lease.
 func (d *Dom0) applyPins(ctx context.Context, want []GuestRecord) error {
-	c := d.Dnsmasq()
-	if err := procs.WriteFileAtomic(c.HostsPath(), renderPins(want), 0o644); err != nil {
+	return d.writePins(ctx, d.Dnsmasq(), renderPins(want))
+}
+
+// writePins writes the hosts file, reloads dnsmasq and, once dnsmasq said
+// it re-read the file, marks it loaded by that pid. The mark is removed
+// before the write, so a kill at any point leaves no mark that lies.
+func (d *Dom0) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content []byte) error {
+	if err := os.Remove(pinsLoadedPath(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", pinsLoadedPath(c), err)
+	}
+	if err := procs.WriteFileAtomic(c.HostsPath(), content, 0o644); err != nil {
 		return err
 	}
-	return netsetup.ReloadDnsmasq(ctx, c)
+	if err := netsetup.ReloadDnsmasq(ctx, c); err != nil {
+		return err
+	}
+	pid := netsetup.ObserveDnsmasq(c).Pid
+	if pid == 0 {
+		return fmt.Errorf("dnsmasq for %s stopped after re-reading %s", c.Bridge, c.HostsPath())
+	}
+	return procs.WriteFileAtomic(pinsLoadedPath(c), []byte(pinsMark(pid, content)), 0o644)
 }
 
 // leaseOf finds the guest's unexpired lease by MAC. dnsmasq rewrites its
@@ -499,11 +544,8 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 		return err
 	}
 	rest := slices.Delete(gs, i, i+1)
-	c := d.Dnsmasq()
-	if err := procs.WriteFileAtomic(c.HostsPath(), renderPins(rest), 0o644); err != nil {
-		return err
-	}
-	if err := netsetup.ReloadDnsmasq(ctx, c); err != nil {
+	if err := d.writePins(ctx, d.Dnsmasq(), renderPins(rest)); err != nil {
+		// The next deploy sees no mark and reloads.
 		d.Log.Warn("dnsmasq not reloaded", "err", err)
 	}
 	return nil
