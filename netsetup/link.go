@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -39,7 +40,12 @@ type Link struct {
 	Promisc bool   // the IFF_PROMISC flag itself, not the bridge's promiscuity counter
 	Master  string // bridge it is a port of, "" if none
 	MAC     net.HardwareAddr
-	Addrs   []netip.Prefix // IPv4 only
+	// Addrs are the IPv4 addresses, primaries first: an address added
+	// after a primary of its subnet becomes a secondary, so this is the
+	// order that puts them back as they were.
+	Addrs []netip.Prefix
+	// Secondary are those of Addrs the kernel flags IFA_F_SECONDARY.
+	Secondary []netip.Prefix
 }
 
 // Links lists every interface of the namespace with its IPv4 addresses.
@@ -69,9 +75,17 @@ func Links(h *netlink.Handle) ([]Link, error) {
 			MAC:     a.HardwareAddr,
 		}
 		for _, ad := range addrs {
-			if ad.LinkIndex == a.Index {
+			if ad.LinkIndex == a.Index && ad.Flags&unix.IFA_F_SECONDARY == 0 {
 				if p, ok := prefixOf(ad.IPNet); ok {
 					x.Addrs = append(x.Addrs, p)
+				}
+			}
+		}
+		for _, ad := range addrs {
+			if ad.LinkIndex == a.Index && ad.Flags&unix.IFA_F_SECONDARY != 0 {
+				if p, ok := prefixOf(ad.IPNet); ok {
+					x.Addrs = append(x.Addrs, p)
+					x.Secondary = append(x.Secondary, p)
 				}
 			}
 		}
@@ -131,6 +145,8 @@ func EnsureBridge(h *netlink.Handle, name string, mac net.HardwareAddr) (created
 		return false, fmt.Errorf("looking up %s: %w", name, err)
 	}
 	if mac != nil && l.Attrs().HardwareAddr.String() != mac.String() {
+		// A bridge labctl did not create: the caller journaled its MAC and
+		// admin state first (see provision's bridge step).
 		if err := h.LinkSetHardwareAddr(l, mac); err != nil {
 			return created, fmt.Errorf("setting %s address %s: %w", name, mac, err)
 		}
@@ -240,6 +256,147 @@ func DelAddr(h *netlink.Handle, name string, p netip.Prefix) error {
 	err = h.AddrDel(l, &netlink.Addr{IPNet: ipNet(p)})
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("removing %s from %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// Route is an IPv4 route through one link, as labctl moves and restores
+// it: what `ip route add` would need to put it back exactly.
+type Route struct {
+	Dst    netip.Prefix `json:"dst"`          // 0.0.0.0/0 for the default route
+	Gw     netip.Addr   `json:"gw,omitzero"`  // none for a link-scope route
+	Src    netip.Addr   `json:"src,omitzero"` // preferred source, if set
+	Metric int          `json:"metric,omitempty"`
+	Table  int          `json:"table"`
+	Scope  uint8        `json:"scope"`
+	Proto  int          `json:"proto"`
+}
+
+// Key is the route's stable text form (for the journal).
+func (r Route) Key() string {
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// ParseRoute reads a Key.
+func ParseRoute(s string) (Route, error) {
+	var r Route
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		return Route{}, fmt.Errorf("route %q: %w", s, err)
+	}
+	if !r.Dst.IsValid() {
+		return Route{}, fmt.Errorf("route %q: no destination", s)
+	}
+	return r, nil
+}
+
+func (r Route) String() string {
+	s := r.Dst.String()
+	if r.Dst.Bits() == 0 {
+		s = "default"
+	}
+	if r.Gw.IsValid() {
+		s += " via " + r.Gw.String()
+	}
+	if r.Src.IsValid() {
+		s += " src " + r.Src.String()
+	}
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	if r.Table != unix.RT_TABLE_MAIN {
+		s += fmt.Sprintf(" table %d", r.Table)
+	}
+	return s
+}
+
+// Routes lists the IPv4 routes through link that an address change would
+// take with it: every table but local, every protocol but kernel (the
+// kernel's own subnet routes come and go with the addresses).
+// Multipath routes are not listed (they name no single link).
+func Routes(h *netlink.Handle, link string) ([]Route, error) {
+	l, err := h.LinkByName(link)
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s: %w", link, err)
+	}
+	rs, err := retry(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V4,
+			&netlink.Route{LinkIndex: l.Attrs().Index, Table: unix.RT_TABLE_UNSPEC},
+			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing routes of %s: %w", link, err)
+	}
+	var out []Route
+	for _, r := range rs {
+		if r.Table == unix.RT_TABLE_LOCAL || r.Protocol == unix.RTPROT_KERNEL || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		x := Route{Metric: r.Priority, Table: r.Table, Scope: uint8(r.Scope), Proto: int(r.Protocol)}
+		x.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if p, ok := prefixOf(r.Dst); ok {
+			x.Dst = p
+		}
+		if a, ok := netip.AddrFromSlice(r.Gw); ok {
+			x.Gw = a.Unmap()
+		}
+		if a, ok := netip.AddrFromSlice(r.Src); ok {
+			x.Src = a.Unmap()
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func (r Route) netlink(index int) *netlink.Route {
+	nr := &netlink.Route{
+		LinkIndex: index, Dst: ipNet(r.Dst), Priority: r.Metric, Table: r.Table,
+		Scope: netlink.Scope(r.Scope), Protocol: netlink.RouteProtocol(r.Proto),
+	}
+	if r.Gw.IsValid() {
+		nr.Gw = r.Gw.AsSlice()
+	}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	return nr
+}
+
+// AddRoute adds r through link; a route already there is success.
+func AddRoute(h *netlink.Handle, link string, r Route) error {
+	l, err := h.LinkByName(link)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", link, err)
+	}
+	if err := h.RouteAdd(r.netlink(l.Attrs().Index)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("adding route %s dev %s: %w", r, link, err)
+	}
+	return nil
+}
+
+// DelRoute removes r through link; a missing route or link is success.
+func DelRoute(h *netlink.Handle, link string, r Route) error {
+	l, err := h.LinkByName(link)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", link, err)
+	}
+	if err := h.RouteDel(r.netlink(l.Attrs().Index)); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("removing route %s dev %s: %w", r, link, err)
+	}
+	return nil
+}
+
+// SetMAC sets a link's hardware address.
+func SetMAC(h *netlink.Handle, name string, mac net.HardwareAddr) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if err := h.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("setting %s address %s: %w", name, mac, err)
 	}
 	return nil
 }

@@ -18,6 +18,14 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// Journal kinds of the bridge and address steps, kept here beside the
+// only code that records them (journal.go's list is another change's).
+const (
+	KindLinkMAC      = "link-mac"      // Link, Prior: its MAC before labctl set it
+	KindRouteRemoved = "route-removed" // Link, Spec (netsetup.Route.Key): a route the address move took off Link; undo adds it back
+	KindRouteAdded   = "route-added"   // Link, Spec: a route put on Link; undo removes it
+)
+
 // Dom0 is everything the steps act on: dom0's network namespace (the
 // process's own), the lab's state directory and journal.
 type Dom0 struct {
@@ -306,8 +314,28 @@ func (d *Dom0) applyBridge(ctx context.Context, _ []Item) error {
 		}
 	}
 	up, _ := netsetup.FindLink(ls, n.Uplink)
-	if _, found := netsetup.FindLink(ls, n.Bridge); !found {
+	br, found := netsetup.FindLink(ls, n.Bridge)
+	switch {
+	case !found:
 		if err := d.Journal.Record(Entry{Kind: KindLinkCreated, Link: n.Bridge}); err != nil {
+			return err
+		}
+	case br.Type == "bridge" && !d.Journal.Has(Entry{Kind: KindLinkCreated, Link: n.Bridge}):
+		// The user's own bridge (one made by hand, as the article does):
+		// adopted, like containernetworking/plugins' bridge plugin does,
+		// not refused as libvirt does — refusing would make the user
+		// delete their bridge for labctl to make the same one. Every
+		// property changed on it is journaled first, so teardown gives it
+		// back as it was. Only first records count (Journal.Record), so a
+		// re-run never overwrites the value from before labctl.
+		var es []Entry
+		if up.MAC != nil && br.MAC.String() != up.MAC.String() {
+			es = append(es, Entry{Kind: KindLinkMAC, Link: n.Bridge, Prior: br.MAC.String()})
+		}
+		if !br.Up {
+			es = append(es, Entry{Kind: KindLinkUp, Link: n.Bridge, PriorBool: boolp(false)})
+		}
+		if err := d.Journal.Record(es...); err != nil {
 			return err
 		}
 	}
@@ -381,14 +409,71 @@ func (d *Dom0) observeAddress(ctx context.Context) ([]Item, error) {
 	for _, a := range up.Addrs {
 		items = append(items, ok(n.Uplink+" address "+a.String(), "moved to "+n.Bridge, "on "+n.Uplink))
 	}
+	if len(up.Addrs) > 0 {
+		rs, err := netsetup.Routes(d.NL, n.Uplink)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			items = append(items, ok("route "+r.String(), "moved to "+n.Bridge, "on "+n.Uplink))
+		}
+	}
+	// Routes taken off the uplink (by the kernel, with its last address)
+	// that have not reached the bridge: a run killed half-way leaves these.
+	missing, err := d.routesToMove()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range missing {
+		items = append(items, ok("route "+r.String(), "on "+n.Bridge, "missing (was on "+n.Uplink+")"))
+	}
 	return items, nil
 }
 
-// applyAddress moves the uplink's IPv4 addresses to the bridge. The
-// uplink is already a port, so frames for the address arrive through the
-// bridge; the address is added to the bridge before it leaves the uplink,
-// so at every instant some interface owns it and established TCP
-// connections see, at worst, one retransmission.
+// routesToMove are the journaled routes of the uplink not yet on the bridge.
+func (d *Dom0) routesToMove() ([]netsetup.Route, error) {
+	n := d.Spec.Network
+	var moved []netsetup.Route
+	for _, e := range d.Journal.List() {
+		if e.Kind != KindRouteRemoved || e.Link != n.Uplink {
+			continue
+		}
+		r, err := netsetup.ParseRoute(e.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		moved = append(moved, r)
+	}
+	if len(moved) == 0 {
+		return nil, nil
+	}
+	on, err := netsetup.Routes(d.NL, n.Bridge)
+	if err != nil && !netsetup.IsNotFound(err) {
+		return nil, err
+	}
+	var out []netsetup.Route
+	for _, r := range moved {
+		if !slices.Contains(on, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// applyAddress moves the uplink's IPv4 addresses to the bridge, and the
+// routes that use them. The uplink is already a port, so frames for the
+// address arrive through the bridge; the address is added to the bridge
+// before it leaves the uplink, so at every instant some interface owns it
+// and established TCP connections see, at worst, one retransmission.
+//
+// Order matters twice. Addresses go onto the bridge primaries first (the
+// first address of a subnet is its primary). They leave the uplink
+// secondaries first — removing a primary deletes its secondaries unless
+// promote_secondaries is set — so the journal holds them primary last and
+// teardown, undoing in reverse, adds the primary back first. The kernel
+// deletes every route through the uplink with its last address: each is
+// journaled before, re-added on the bridge after, and put back on the
+// uplink by teardown once its addresses are back.
 func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
 	n := d.Spec.Network
 	ls, err := d.links()
@@ -397,6 +482,19 @@ func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
 	}
 	br, _ := netsetup.FindLink(ls, n.Bridge)
 	up, _ := netsetup.FindLink(ls, n.Uplink)
+	if len(up.Addrs) > 0 {
+		rs, err := netsetup.Routes(d.NL, n.Uplink)
+		if err != nil {
+			return err
+		}
+		var es []Entry
+		for _, r := range rs {
+			es = append(es, Entry{Kind: KindRouteRemoved, Link: n.Uplink, Spec: r.Key()})
+		}
+		if err := d.Journal.Record(es...); err != nil {
+			return err
+		}
+	}
 	want := append([]netip.Prefix{d.Spec.BridgeAddr()}, up.Addrs...)
 	for _, a := range want {
 		if slices.Contains(br.Addrs, a) {
@@ -408,12 +506,26 @@ func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
 		if err := netsetup.AddAddr(d.NL, n.Bridge, a); err != nil {
 			return err
 		}
+		br.Addrs = append(br.Addrs, a)
 	}
-	for _, a := range up.Addrs {
+	for i := len(up.Addrs) - 1; i >= 0; i-- {
+		a := up.Addrs[i]
 		if err := d.Journal.Record(Entry{Kind: KindAddrRemoved, Link: n.Uplink, Addr: a.String()}); err != nil {
 			return err
 		}
 		if err := netsetup.DelAddr(d.NL, n.Uplink, a); err != nil {
+			return err
+		}
+	}
+	missing, err := d.routesToMove()
+	if err != nil {
+		return err
+	}
+	for _, r := range missing {
+		if err := d.Journal.Record(Entry{Kind: KindRouteAdded, Link: n.Bridge, Spec: r.Key()}); err != nil {
+			return err
+		}
+		if err := netsetup.AddRoute(d.NL, n.Bridge, r); err != nil {
 			return err
 		}
 	}

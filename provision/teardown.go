@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/labctl/labctl/internal/procs"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -60,6 +61,30 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 			return nil
 		}
 		return netsetup.SetUp(d.NL, e.Link, deref(e.PriorBool))
+	case KindLinkMAC:
+		mac, err := net.ParseMAC(e.Prior)
+		if err != nil {
+			return fmt.Errorf("journal MAC of %s %q: %w", e.Link, e.Prior, err)
+		}
+		if _, err := d.NL.LinkByName(e.Link); netsetup.IsNotFound(err) {
+			return nil
+		}
+		return netsetup.SetMAC(d.NL, e.Link, mac)
+	case KindRouteRemoved:
+		r, err := netsetup.ParseRoute(e.Spec)
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		if _, err := d.NL.LinkByName(e.Link); netsetup.IsNotFound(err) {
+			return nil
+		}
+		return netsetup.AddRoute(d.NL, e.Link, r)
+	case KindRouteAdded:
+		r, err := netsetup.ParseRoute(e.Spec)
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		return netsetup.DelRoute(d.NL, e.Link, r)
 	case KindPromisc:
 		if _, err := d.NL.LinkByName(e.Link); netsetup.IsNotFound(err) {
 			return nil
