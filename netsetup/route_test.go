@@ -1,0 +1,205 @@
+package netsetup
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func TestRouteKeyRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Route
+		text string
+	}{
+		{"default via gw", Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: netip.MustParseAddr("10.0.0.1"), Table: 254, Proto: 3}, "default via 10.0.0.1"},
+		{"with src and metric", Route{Dst: netip.MustParsePrefix("198.51.100.0/24"), Gw: netip.MustParseAddr("10.0.0.1"), Src: netip.MustParseAddr("10.0.0.50"), Metric: 7, Table: 254}, "198.51.100.0/24 via 10.0.0.1 src 10.0.0.50 metric 7"},
+		{"link scope, other table", Route{Dst: netip.MustParsePrefix("203.0.113.0/24"), Table: 100, Scope: 253, Proto: 4}, "203.0.113.0/24 table 100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseRoute(tc.r.Key())
+			if err != nil || got != tc.r {
+				t.Fatalf("ParseRoute(Key()) = %+v, %v; want %+v", got, err, tc.r)
+			}
+			if s := tc.r.String(); s != tc.text {
+				t.Errorf("String() = %q, want %q", s, tc.text)
+			}
+		})
+	}
+}
+
+func TestParseRouteRejects(t *testing.T) {
+	for _, in := range []string{"", "{}", `{"dst":"nonsense"}`, `{"dst":"10.0.0.0/8","gw":"x"}`, "[1]"} {
+		if r, err := ParseRoute(in); err == nil {
+			t.Errorf("ParseRoute(%q) = %+v, want an error", in, r)
+		}
+	}
+}
+
+func FuzzParseRoute(f *testing.F) {
+	f.Add(Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: netip.MustParseAddr("10.0.0.1"), Table: 254}.Key())
+	f.Add(`{"dst":"1.2.3.0/24"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRoute(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseRoute(r.Key())
+		if err != nil || back != r {
+			t.Fatalf("%q: parsed %+v, its key parses to %+v, %v", s, r, back, err)
+		}
+	})
+}
+
+// newNS makes a uniquely named namespace, removed in t.Cleanup.
+func newNS(t *testing.T) *netlink.Handle {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "nsrt" + hex.EncodeToString(b)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// Addresses list primaries first; removing secondaries first and adding
+// back in list order keeps the primary; routes through a link are listed
+// without the kernel's own, and move to another link and back.
+func TestAddressOrderAndRouteMove(t *testing.T) {
+	h := newNS(t)
+	for _, l := range []netlink.Link{
+		&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up0p"},
+		&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br9"}},
+	} {
+		if err := h.LinkAdd(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"up0", "up0p", "br9"} {
+		if err := SetUp(h, n, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	primary, secondary := netip.MustParsePrefix("10.7.0.2/24"), netip.MustParsePrefix("10.7.0.50/24")
+	// The secondary is added second, so the kernel lists it first only if
+	// Links' ordering is wrong: add the primary, then the secondary.
+	for _, p := range []netip.Prefix{primary, secondary} {
+		if err := AddAddr(h, "up0", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw := netip.MustParseAddr("10.7.0.1")
+	want := []Route{
+		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Gw: gw, Table: 254, Proto: 3},
+		{Dst: netip.MustParsePrefix("198.51.101.0/24"), Gw: gw, Src: secondary.Addr(), Table: 254, Proto: 3},
+		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: gw, Table: 100, Proto: 3},
+	}
+	for _, r := range want {
+		if err := AddRoute(h, "up0", r); err != nil {
+			t.Fatal(err)
+		}
+		if err := AddRoute(h, "up0", r); err != nil {
+			t.Fatalf("adding %s twice: %v", r, err)
+		}
+	}
+	ls, err := Links(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := FindLink(ls, "up0")
+	if !slices.Equal(up.Addrs, []netip.Prefix{primary, secondary}) || !slices.Equal(up.Secondary, []netip.Prefix{secondary}) {
+		t.Fatalf("up0 addrs %v secondary %v; want [%s %s], [%s]", up.Addrs, up.Secondary, primary, secondary, secondary)
+	}
+	got, err := Routes(h, "up0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRoutes(got, want) {
+		t.Fatalf("Routes(up0) = %v, want %v", got, want)
+	}
+
+	// Move: onto br9 in list order, off up0 secondaries first.
+	for _, a := range up.Addrs {
+		if err := AddAddr(h, "br9", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := len(up.Addrs) - 1; i >= 0; i-- {
+		if err := DelAddr(h, "up0", up.Addrs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, _ := Routes(h, "up0"); len(left) != 0 {
+		t.Fatalf("routes left on up0 without addresses: %v", left)
+	}
+	for _, r := range want {
+		if err := AddRoute(h, "br9", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := Routes(h, "br9"); !sameRoutes(got, want) {
+		t.Fatalf("Routes(br9) = %v, want %v", got, want)
+	}
+
+	// Back, as teardown does it: routes off br9, addresses onto up0 in
+	// order, routes back onto up0.
+	for _, r := range want {
+		if err := DelRoute(h, "br9", r); err != nil {
+			t.Fatal(err)
+		}
+		if err := DelRoute(h, "br9", r); err != nil {
+			t.Fatalf("removing %s twice: %v", r, err)
+		}
+	}
+	for _, a := range up.Addrs {
+		if err := AddAddr(h, "up0", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range want {
+		if err := AddRoute(h, "up0", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, _ = Links(h)
+	back, _ := FindLink(ls, "up0")
+	if !slices.Equal(back.Addrs, up.Addrs) || !slices.Equal(back.Secondary, up.Secondary) {
+		t.Fatalf("up0 after the way back: %v (secondary %v), want %v (secondary %v)", back.Addrs, back.Secondary, up.Addrs, up.Secondary)
+	}
+	if got, _ := Routes(h, "up0"); !sameRoutes(got, want) {
+		t.Fatalf("Routes(up0) after the way back = %v, want %v", got, want)
+	}
+}
+
+func sameRoutes(a, b []Route) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, r := range b {
+		if !slices.Contains(a, r) {
+			return false
+		}
+	}
+	return true
+}
