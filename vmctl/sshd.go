@@ -108,6 +108,12 @@ func (s SimSSHD) config() []byte {
 		"PrintMotd no",
 		// VERBOSE logs each accepted key: one line per connection.
 		"LogLevel VERBOSE",
+		// The sim's dom0 logs in as this machine's root, whose ~/.bashrc
+		// is the developer's, not a dom0's: Debian's bash reads it for
+		// commands from sshd (SSH_SOURCE_BASHRC) only at shell level 1,
+		// so SHLVL=1 keeps it out. One seen here ran `pyenv init`, whose
+		// stale rehash lock made every command wait 60 s.
+		"SetEnv SHLVL=1",
 		"",
 	}
 	return []byte(strings.Join(lines, "\n"))

@@ -163,6 +163,8 @@ func (s *sshd) start(hostKeyPath, ak string) bool {
 		"X11Forwarding no",
 		"PrintMotd no",
 		"LogLevel VERBOSE",
+		// Not the developer's ~/.bashrc: see vmctl.SimSSHD's config.
+		"SetEnv SHLVL=1",
 		"",
 	}, "\n")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
