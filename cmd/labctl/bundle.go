@@ -52,10 +52,11 @@ withheld. The file list: docs/observe.md.`,
 
 // addBundleOnFailure gives cmd --bundle-on-failure DIR: when the command
 // fails (not on bad usage), a bundle is written to DIR before the error
-// is returned. CI=true turns it on with DIR ./labctl-bundles.
+// is returned. Without the flag, $LABCTL_BUNDLE_ON_FAILURE (a directory,
+// or "off"), else CI=true, which means ./labctl-bundles.
 func addBundleOnFailure(cmd *cobra.Command, a *app) {
 	var dir string
-	cmd.Flags().StringVar(&dir, "bundle-on-failure", "", "on failure, write an evidence bundle into DIR (CI=true: ./labctl-bundles unless given)")
+	cmd.Flags().StringVar(&dir, "bundle-on-failure", "", "on failure, write an evidence bundle into DIR ($LABCTL_BUNDLE_ON_FAILURE: DIR or off; CI=true: ./labctl-bundles)")
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		err := run(c, args)
@@ -63,10 +64,7 @@ func addBundleOnFailure(cmd *cobra.Command, a *app) {
 		if err == nil || (errors.As(err, &ee) && ee.code == exitUsage) {
 			return err
 		}
-		d := dir
-		if d == "" && os.Getenv("CI") == "true" {
-			d = "labctl-bundles"
-		}
+		d := bundleDir(dir)
 		if d == "" {
 			return err
 		}
@@ -86,6 +84,22 @@ func addBundleOnFailure(cmd *cobra.Command, a *app) {
 		}
 		return err
 	}
+}
+
+// bundleDir is where a failing command puts its bundle ("" for none).
+func bundleDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	switch env := os.Getenv("LABCTL_BUNDLE_ON_FAILURE"); {
+	case env == "off":
+		return ""
+	case env != "":
+		return env
+	case os.Getenv("CI") == "true":
+		return "labctl-bundles"
+	}
+	return ""
 }
 
 // writeBundle observes the lab (status, doctor, graph) and writes the

@@ -186,12 +186,23 @@ func TestBundleOnFailure(t *testing.T) {
 	wd := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := l.Command(ctx, []string{"CI=true"}, "check", "--target", "sim", "-f", spec, "--user", "nobody")
+	cmd := l.Command(ctx, []string{"CI=true", "LABCTL_BUNDLE_ON_FAILURE="}, "check", "--target", "sim", "-f", spec, "--user", "nobody")
 	cmd.Dir = wd
 	if err := cmd.Run(); err == nil {
 		t.Fatal("check --user nobody passed")
 	}
 	one(filepath.Join(wd, "labctl-bundles"))
+	// LABCTL_BUNDLE_ON_FAILURE=off wins over CI=true (the test harness
+	// sets it so that expected failures leave nothing behind).
+	wd2 := t.TempDir()
+	cmd = l.Command(ctx, []string{"CI=true", "LABCTL_BUNDLE_ON_FAILURE=off"}, "check", "--target", "sim", "-f", spec, "--user", "nobody")
+	cmd.Dir = wd2
+	if err := cmd.Run(); err == nil {
+		t.Fatal("check --user nobody passed")
+	}
+	if ents, _ := os.ReadDir(wd2); len(ents) != 0 {
+		t.Errorf("LABCTL_BUNDLE_ON_FAILURE=off wrote %v", ents)
+	}
 	// Bad usage is not a lab failure: no bundle.
 	usage := t.TempDir()
 	if _, _, code := l.Run("check", "--target", "nowhere", "-f", spec, "--bundle-on-failure", usage); code != exitUsage {

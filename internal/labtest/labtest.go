@@ -43,6 +43,9 @@ func New(t testing.TB, prefix, exe string, env ...string) *Lab {
 	testenv.RequireTool(t, "ip", "dnsmasq", "iptables", "iptables-save", "iptables-restore")
 	b := make([]byte, 3)
 	rand.Read(b)
+	// No evidence bundles from expected failures (CI=true would write them
+	// into the test's working directory); a test asking for one overrides.
+	env = append([]string{"LABCTL_BUNDLE_ON_FAILURE=off"}, env...)
 	l := &Lab{T: t, Name: prefix + hex.EncodeToString(b), StateRoot: t.TempDir(), Exe: exe, Env: env}
 	// dnsmasq drops root for nobody and must reach the state directory;
 	// t.TempDir makes 0700 directories.
