@@ -134,6 +134,7 @@ func TestFaultSuite(t *testing.T) {
 	f.run("provision")
 	f.run("deploy")
 	used := f.usedPages()
+	t.Logf("a provisioned, deployed lab uses %d pages of the state directory", used)
 	f.run("teardown")
 	f.compare(before, "before the full-disk runs")
 	for k := range used + 2 {
