@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // simInput is a real sim lab's status and doctor output (captured with
 // labctl status/doctor --target sim --json, lab renamed to mirage).
-func simInput(t *testing.T) Input {
+func simInput(t testing.TB) Input {
 	t.Helper()
 	var st provision.Result
 	readJSON(t, "sim-status.json", &st)
@@ -30,7 +30,7 @@ func simInput(t *testing.T) Input {
 	return Input{Spec: provision.Default(), Status: st, Findings: dr.Findings, HostIf: "vboxnet4"}
 }
 
-func readJSON(t *testing.T, name string, v any) {
+func readJSON(t testing.TB, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
