@@ -150,7 +150,7 @@ func TestBuildShowsObserved(t *testing.T) {
 	gs[0].Port = ""
 	g = Build(Input{Spec: provision.Default(), Status: provision.Result{Lab: "x", Guests: gs}})
 	for _, n := range g.Nodes {
-		if n.Kind != KindWAN && n.Kind != KindHost && !n.Problem {
+		if n.Kind != KindWAN && !n.Problem {
 			t.Errorf("node %s drawn healthy from no observation: %v", n.ID, n.Lines)
 		}
 	}

@@ -94,8 +94,17 @@ func Build(in Input) Graph {
 	if hostIf == "" {
 		hostIf = "host-only"
 	}
-	host := Node{ID: "host", Kind: KindHost, Cluster: "host", Lines: []string{"host", hostIf + " " + n.HostAddress}}
+	// The address is shown as observed only when doctor saw it there.
+	hostAddr := hostIf + " " + n.HostAddress
+	if f, ok := doctor.Find(in.Findings, doctor.CheckHostOnlyAddress); !ok || f.Status != doctor.StatusOK {
+		hostAddr = hostIf + " (want " + n.HostAddress + ")"
+	}
+	host := Node{ID: "host", Kind: KindHost, Cluster: "host", Lines: []string{"host", hostAddr}}
 	b.findings(&host, doctor.LayerHost, "", nil)
+	if _, ok := doctor.Find(in.Findings, doctor.CheckHostOnlyAddress); !ok {
+		host.Problem = true
+		host.Lines = append(host.Lines, "! host side: not observed")
+	}
 	b.add(host)
 
 	// dom0: the uplink port, the bridge, the services.
