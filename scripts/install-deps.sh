@@ -6,7 +6,9 @@ pkgs=(dnsmasq-base dnsmasq-utils iptables nftables iproute2 procps curl ca-certi
 if [[ "${1:-}" == "--test" ]]; then
   # busybox: udhcpc as a throwaway DHCP client; the OCaml packages run the
   # unikernel's pure request logic against the shared vectors (dune test).
-  pkgs+=(busybox openssh-server openssh-client shellcheck vagrant
+  # chromium, fonts-dejavu-core: the graph test renders labctl's HTML page
+  # headless and looks at the screenshot.
+  pkgs+=(busybox openssh-server openssh-client shellcheck vagrant chromium fonts-dejavu-core
     ocaml-nox ocaml-dune libalcotest-ocaml-dev libpbkdf-ocaml-dev libeqaf-ocaml-dev libcstruct-ocaml-dev)
 fi
 missing=()

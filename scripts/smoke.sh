@@ -11,7 +11,16 @@ chmod 711 "$state" # dnsmasq (user nobody) reads its hosts file under it
 bin=$(mktemp -d)/labctl
 CGO_ENABLED=0 go build -o "$bin" ./cmd/labctl # as scripts/up.sh builds it
 L=(--lab "$lab" --state-dir "$state" --target sim)
-cleanup() { "$bin" down "${L[@]}" >/dev/null 2>&1 || true; rm -rf "$state" "$(dirname "$bin")"; }
+cleanup() {
+  rc=$?
+  if ((rc != 0)); then
+    # The evidence, before down removes it (CI keeps labctl-bundles/).
+    mkdir -p labctl-bundles
+    "$bin" bundle "${L[@]}" -o "labctl-bundles/smoke-$lab.tar.gz" >/dev/null 2>&1 || true
+  fi
+  "$bin" down "${L[@]}" >/dev/null 2>&1 || true
+  rm -rf "$state" "$(dirname "$bin")"
+}
 trap cleanup EXIT
 
 "$bin" up "${L[@]}"
