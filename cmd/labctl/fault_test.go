@@ -55,6 +55,12 @@ func TestFaultSuite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	l := newLab(t)
+	// Kill the labctl binary itself, built without the race detector: the
+	// suite is about a process dying, not about data races (the package's
+	// other tests cover those), and a race-instrumented test binary as
+	// labctl runs ~5x slower, which would put the suite far over CI's
+	// budget under `go test -race ./...`.
+	l.Exe = labctlBinary(t)
 	// The state directory lives on a small tmpfs so the disk can be
 	// filled; lazily detached, so a dnsmasq still holding a file open
 	// at cleanup does not keep it mounted.
@@ -390,4 +396,16 @@ func (f *faults) unfill() {
 func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
+}
+
+// labctlBinary builds this package's labctl, without -race, into a
+// temporary directory.
+func labctlBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "labctl")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building labctl for the fault suite: %v\n%s", err, out)
+	}
+	return bin
 }
