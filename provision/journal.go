@@ -159,6 +159,14 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 		j, err = readLegacyJournal(filepath.Join(dir, legacyJournalFile))
 		compact = err == nil
 	}
+	if errors.Is(err, errNoRecords) {
+		// Nothing recorded means nothing changed; the file goes, so the
+		// next run starts clean (it would be truncated anyway).
+		if err := os.Remove(fresh.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("removing empty journal %s: %w", fresh.path, err)
+		}
+		return fresh, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return fresh, nil
 	}
@@ -184,6 +192,10 @@ func OpenJournal(dir, lab string) (*Journal, error) {
 	return j, nil
 }
 
+// errNoRecords: the journal file holds no record, not even a whole
+// header; it is an empty journal, not a corrupt one.
+var errNoRecords = errors.New("journal holds no record")
+
 // readJournal replays the file. compact says it should be rewritten: it
 // holds forgotten records or a torn last line (a write cut short by a
 // crash).
@@ -197,6 +209,13 @@ func readJournal(path string) (j *Journal, compact bool, err error) {
 	}
 	lines := strings.SplitAfter(string(b), "\n")
 	var h journalHeader
+	// Empty, or a header cut short: the first write failed (a full disk)
+	// or was killed. Nothing was recorded, so nothing was changed.
+	const headerStart = `{"schema":` // how header() begins
+	if len(b) == 0 || (len(lines) == 1 && !strings.HasSuffix(lines[0], "\n") &&
+		(strings.HasPrefix(lines[0], headerStart) || strings.HasPrefix(headerStart, lines[0]))) {
+		return nil, false, errNoRecords
+	}
 	if err := json.Unmarshal([]byte(lines[0]), &h); err != nil {
 		return nil, false, bad(1, "not a journal header ("+err.Error()+")")
 	}
@@ -226,6 +245,9 @@ func readJournal(path string) (j *Journal, compact bool, err error) {
 		default:
 			return nil, false, bad(i+2, "neither a record nor a forget")
 		}
+	}
+	if len(j.Entries) == 0 {
+		compact = true // a header alone (the first record's write failed): remove it
 	}
 	return j, compact, nil
 }
@@ -363,8 +385,11 @@ func (j *Journal) append(lines []journalLine) error {
 		buf = append(append(buf, b...), '\n')
 	}
 	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE
+	var prev int64
 	if !j.onDisk {
 		flags |= os.O_TRUNC // a file without our header is not ours to extend
+	} else if st, err := os.Stat(j.path); err == nil {
+		prev = st.Size()
 	}
 	f, err := os.OpenFile(j.path, flags, 0o600)
 	if err != nil {
@@ -375,6 +400,13 @@ func (j *Journal) append(lines []journalLine) error {
 		err = cerr
 	}
 	if err != nil {
+		// A write cut short (ENOSPC) must leave no part of a line: a torn
+		// record followed by a later whole one reads as corruption.
+		if j.onDisk {
+			os.Truncate(j.path, prev)
+		} else {
+			os.Remove(j.path)
+		}
 		return fmt.Errorf("journal %s: %w", j.path, err)
 	}
 	j.onDisk = true

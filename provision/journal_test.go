@@ -57,7 +57,12 @@ func TestJournalReplay(t *testing.T) {
 		{name: "torn last line", file: hdr + rec(br) + `{"record":{"kind":"sysc`, want: []string{"created link br0"}, compact: true},
 		{name: "garbage inside", file: hdr + rec(br) + "{oops\n" + rec(fw), err: "line 3: not valid JSON"},
 		{name: "neither", file: hdr + "{}\n", err: "line 2: neither a record nor a forget"},
-		{name: "bad header", file: "{not json", err: "line 1: not a journal header"},
+		{name: "bad header", file: "{not json\n", err: "line 1: not a journal header"},
+		// A full disk or a kill during the first write (issue 10 item 8):
+		// nothing was recorded, so nothing was changed.
+		{name: "empty file", file: ""},
+		{name: "torn header", file: hdr[:17]},
+		{name: "header only", file: hdr},
 		{name: "other schema", file: `{"schema":9}` + "\n", err: "line 1: schema 9, expected 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
