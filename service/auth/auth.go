@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labctl/labctl/service/users"
@@ -69,7 +71,22 @@ type Handler struct {
 	// Swapped by tests to count the work done.
 	verify func(users.Credential, string) bool
 	pad    func(iterations int)
+	// slots bounds concurrent PBKDF2 runs: a flood of credentialed requests
+	// then queues at most slotWait and is answered 503 + Retry-After, so a
+	// valid login and a credential-free (health) request stay fast.
+	slots    chan struct{}
+	slotWait time.Duration
 }
+
+// Overload answer: credentialed requests that find every PBKDF2 slot busy
+// for SlotWait get 503 with Retry-After, whatever the user, so the answer
+// says nothing about which users exist.
+const (
+	BodyBusy        = "Busy, retry later\n"
+	RetryAfter      = "1"
+	DefaultSlotWait = 250 * time.Millisecond
+	outcomeBusy     = "busy"
+)
 
 // NewHandler returns the handler over store, logging user names and
 // outcomes (never passwords, never the query) to log.
@@ -83,7 +100,8 @@ func NewHandler(store Store, log *slog.Logger) (*Handler, error) {
 	if _, err := rand.Read(dummy.Key); err != nil {
 		return nil, fmt.Errorf("auth handler: dummy credential: %w", err)
 	}
-	return &Handler{store: store, dummy: dummy, cost: dummy.Iterations, log: log, verify: users.Credential.Verify, pad: burn}, nil
+	return &Handler{store: store, dummy: dummy, cost: dummy.Iterations, log: log, verify: users.Credential.Verify, pad: burn,
+		slots: make(chan struct{}, runtime.NumCPU()), slotWait: DefaultSlotWait}, nil
 }
 
 // Outcomes, as logged.
@@ -103,6 +121,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	if status == http.StatusMethodNotAllowed {
 		hdr.Set("Allow", AllowedMethods)
+	}
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", RetryAfter)
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
@@ -128,6 +149,10 @@ func (h *Handler) answer(r *http.Request) (status int, body, user, outcome strin
 	if q.user == "" || q.password == "" {
 		return http.StatusUnauthorized, BodyNoUser, q.user, outcomeMissing
 	}
+	if !h.acquire(r) {
+		return http.StatusServiceUnavailable, BodyBusy, q.user, outcomeBusy
+	}
+	defer func() { <-h.slots }()
 	// Invalid names never reach the store; they, like unknown users, pay a
 	// PBKDF2 run against the dummy so all failures cost the same.
 	var cred users.Credential
@@ -149,6 +174,25 @@ func (h *Handler) answer(r *http.Request) (status int, body, user, outcome strin
 		return http.StatusOK, "hello " + q.user + "!\n", q.user, outcomeOK
 	}
 	return http.StatusUnauthorized, BodyInvalid, q.user, outcomeInvalid
+}
+
+// acquire takes a PBKDF2 slot, waiting at most slotWait (or until the
+// client goes away).
+func (h *Handler) acquire(r *http.Request) bool {
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(h.slotWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
 }
 
 // burn spends the CPU of n PBKDF2-SHA256 iterations.

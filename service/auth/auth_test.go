@@ -414,3 +414,55 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	}
 }
+
+// TestOverloadAnswersBusy: with every PBKDF2 slot held, a credentialed
+// request is answered 503 + Retry-After (any user alike) instead of
+// queueing, and a credential-free request (the health probe) still gets
+// its 401 without waiting for a slot.
+func TestOverloadAnswersBusy(t *testing.T) {
+	h := newTestHandler(t, fixtureStore(t), io.Discard)
+	h.slotWait = 10 * time.Millisecond
+	release := make(chan struct{})
+	entered := make(chan struct{}, cap(h.slots))
+	real := h.verify
+	h.verify = func(c users.Credential, pw string) bool {
+		entered <- struct{}{}
+		<-release
+		return real(c, pw)
+	}
+	var wg sync.WaitGroup
+	for range cap(h.slots) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.ServeHTTP(httptest.NewRecorder(), &http.Request{Method: "GET", URL: &url.URL{Path: "/", RawQuery: "user=john&password=nope"}})
+		}()
+	}
+	for range cap(h.slots) {
+		<-entered
+	}
+	for _, tt := range []struct {
+		query, body string
+		status      int
+	}{
+		{"user=john&password=password", BodyBusy, 503},
+		{"user=mallory&password=nope", BodyBusy, 503},
+		{"", BodyNoUser, 401},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, &http.Request{Method: "GET", URL: &url.URL{Path: "/health", RawQuery: tt.query}})
+		if rec.Code != tt.status || rec.Body.String() != tt.body {
+			t.Errorf("%q: %d %q, want %d %q", tt.query, rec.Code, rec.Body, tt.status, tt.body)
+		}
+		if ra := rec.Header().Get("Retry-After"); (tt.status == 503) != (ra == RetryAfter) {
+			t.Errorf("%q: Retry-After %q", tt.query, ra)
+		}
+	}
+	close(release)
+	wg.Wait()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, &http.Request{Method: "GET", URL: &url.URL{Path: "/", RawQuery: "user=john&password=password"}})
+	if rec.Code != 200 {
+		t.Errorf("after the flood: status %d, want 200", rec.Code)
+	}
+}
