@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -73,12 +74,13 @@ namespaces (sudo labctl up --target sim). Logs go to stderr, data to
 stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			level := slog.LevelInfo
 			if a.verbose {
 				level = slog.LevelDebug
 			}
 			a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return a.checkGlobalFlags(cmd)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -110,6 +112,26 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newBundleCmd(a),
 	)
 	return root
+}
+
+// checkGlobalFlags refuses an empty --lab or --state-dir (an unset shell
+// variable must not select the default lab, issue 10 item 2) and makes
+// --state-dir absolute once, here at the edge: a relative root would be
+// journaled relative and mean another directory to a later run from
+// elsewhere, and dnsmasq, which chdirs, could not open its files (item 3).
+func (a *app) checkGlobalFlags(cmd *cobra.Command) error {
+	if f := cmd.Flags().Lookup("lab"); f != nil && f.Changed && a.lab == "" {
+		return &exitError{exitUsage, errors.New("--lab: empty; give a lab name or leave the flag out for the spec's")}
+	}
+	if a.stateRoot == "" {
+		return &exitError{exitUsage, errors.New("--state-dir: empty; give a directory or leave the flag out for $LABCTL_STATE_DIR or /var/lib/labctl")}
+	}
+	abs, err := filepath.Abs(a.stateRoot)
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("--state-dir %q: %w", a.stateRoot, err)}
+	}
+	a.stateRoot = abs
+	return nil
 }
 
 func envOr(k, def string) string {
