@@ -2,7 +2,9 @@ package auth
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -20,6 +22,8 @@ type ServerConfig struct {
 	// MaxHeaderBytes bounds request line + headers; it admits two 64 KiB
 	// query values (the contract answers those) and no more.
 	MaxHeaderBytes int
+	// MaxConns caps open connections (see LimitListener).
+	MaxConns int
 }
 
 // DefaultServerConfig is what the guest uses. WriteTimeout leaves room for
@@ -29,8 +33,10 @@ func DefaultServerConfig() ServerConfig {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    256 << 10,
+		// Short, so idle keep-alive connections give their slot back soon.
+		IdleTimeout:    5 * time.Second,
+		MaxHeaderBytes: 256 << 10,
+		MaxConns:       DefaultMaxConns,
 	}
 }
 
@@ -48,4 +54,50 @@ func NewServer(h http.Handler, log *slog.Logger, cfg ServerConfig) *http.Server 
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// DefaultMaxConns caps open connections per guest, far below a default
+// 1024/65536 descriptor limit, so a flood of idle keep-alive connections
+// cannot starve new clients of descriptors.
+const DefaultMaxConns = 512
+
+// LimitListener accepts at most n open connections; one accepted beyond
+// that is closed at once (the client sees a reset right away rather than
+// waiting in the backlog, as golang.org/x/net/netutil.LimitListener, which
+// blocks Accept, would make it). Idle connections are reaped by
+// IdleTimeout, so the cap frees itself.
+func LimitListener(l net.Listener, n int) net.Listener {
+	return &limitListener{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+			_ = c.Close()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -132,6 +132,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) e
 	if err != nil {
 		return fmt.Errorf("guest: listen on port %d: %w", cfg.Port, err)
 	}
+	if cfg.Server.MaxConns > 0 {
+		ln = auth.LimitListener(ln, cfg.Server.MaxConns)
+	}
 	srv := auth.NewServer(handler, log, cfg.Server)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
