@@ -73,7 +73,9 @@ type Handler struct {
 	pad    func(iterations int)
 	// slots bounds concurrent PBKDF2 runs: a flood of credentialed requests
 	// then queues at most slotWait and is answered 503 + Retry-After, so a
-	// valid login and a credential-free (health) request stay fast.
+	// valid login and a credential-free (health) request stay fast. One
+	// core fewer than the machine has (at least one), so accepting and
+	// answering never waits behind PBKDF2.
 	slots    chan struct{}
 	slotWait time.Duration
 }
@@ -101,7 +103,7 @@ func NewHandler(store Store, log *slog.Logger) (*Handler, error) {
 		return nil, fmt.Errorf("auth handler: dummy credential: %w", err)
 	}
 	return &Handler{store: store, dummy: dummy, cost: dummy.Iterations, log: log, verify: users.Credential.Verify, pad: burn,
-		slots: make(chan struct{}, runtime.NumCPU()), slotWait: DefaultSlotWait}, nil
+		slots: make(chan struct{}, max(1, runtime.NumCPU()-1)), slotWait: DefaultSlotWait}, nil
 }
 
 // Outcomes, as logged.
