@@ -53,13 +53,87 @@ func StateDir(root, lab string) string {
 // subdirectories as 0600 files.
 func EnsureStateDir(root, lab string) (string, error) {
 	dir := StateDir(root, lab)
+	_, statErr := os.Lstat(dir)
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return "", fmt.Errorf("creating state directory: %w", err)
 	}
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return "", fmt.Errorf("state directory: %w", err)
 	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// We made it: say so, so that down may later remove the
+		// directory itself and not only our entries in it.
+		if err := os.WriteFile(filepath.Join(dir, OwnerMark), []byte("made by labctl; removed with the lab by labctl down\n"), 0o644); err != nil {
+			return "", fmt.Errorf("state directory %s: %w", dir, err)
+		}
+	}
 	return dir, nil
+}
+
+// OwnerMark is the file EnsureStateDir writes into a state directory it
+// created: proof that the directory is labctl's.
+const OwnerMark = ".labctl-state"
+
+// stateEntries are the names labctl creates in a lab's state directory;
+// RemoveState deletes these and nothing else.
+var stateEntries = map[string]bool{
+	OwnerMark: true, "lock": true, JournalFile: true, legacyJournalFile: true,
+	"dnsmasq": true, "guests": true, "images": true, "users": true,
+	"ssh": true, "vagrant": true, "confirm": true,
+}
+
+// RemoveState removes the lab's state directory as far as labctl made it
+// (issue 10 item 1): only the entries labctl creates, and only when a
+// mark, a journal or a lock shows the directory is a lab's; the directory
+// itself goes only when labctl made it and nothing else is left. keep
+// names entries to spare (users, when the user's data stays). It returns
+// what it left that is not labctl's, for the caller to report.
+func RemoveState(root, lab string, keep func(name string) bool) (left []string, err error) {
+	dir := StateDir(root, lab)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	ours := false
+	for _, e := range ents {
+		switch e.Name() {
+		case OwnerMark, JournalFile, legacyJournalFile, "lock":
+			ours = true
+		}
+	}
+	var marked bool
+	for _, e := range ents {
+		name := e.Name()
+		if !ours || !stateEntries[name] {
+			left = append(left, filepath.Join(dir, name))
+			continue
+		}
+		if name == OwnerMark {
+			marked = true
+			continue // last: it proves the directory is ours
+		}
+		if keep != nil && keep(name) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return left, fmt.Errorf("removing %s: %w", filepath.Join(dir, name), err)
+		}
+	}
+	if marked && len(left) == 0 {
+		rest, err := os.ReadDir(dir)
+		if err == nil && len(rest) == 1 {
+			if err := os.Remove(filepath.Join(dir, OwnerMark)); err != nil {
+				return nil, fmt.Errorf("removing %s: %w", dir, err)
+			}
+			if err := os.Remove(dir); err != nil {
+				return nil, fmt.Errorf("removing %s: %w", dir, err)
+			}
+		}
+	}
+	return left, nil
 }
 
 // Open prepares dom0 for one command: state directory, exclusive lock

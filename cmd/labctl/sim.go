@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/labctl/labctl/provision"
@@ -69,21 +68,14 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, keepUsers bool) e
 	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
 	}
-	dir := provision.StateDir(a.stateRoot, spec.Lab)
-	ents, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		return err
+	// Only what labctl made goes (issue 10 item 1): anything else in the
+	// directory is the user's, left where it is and named.
+	left, err := provision.RemoveState(a.stateRoot, spec.Lab, func(name string) bool { return keepUsers && name == "users" })
+	if err != nil {
+		return &exitError{exitFail, fmt.Errorf("sim down: removing state: %w", err)}
 	}
-	for _, e := range ents {
-		if keepUsers && e.Name() == "users" {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("sim down: removing state: %w", err)
-		}
-	}
-	if len(ents) > 0 {
-		os.Remove(dir) // only if empty
+	for _, p := range left {
+		a.log.Warn("left in the state directory: not labctl's", "path", p)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: removed\n", spec.Lab)
 	return nil
