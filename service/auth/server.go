@@ -44,7 +44,7 @@ func DefaultServerConfig() ServerConfig {
 // sets Addr or calls Serve on its own listener.
 func NewServer(h http.Handler, log *slog.Logger, cfg ServerConfig) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           closeOnTransferEncoding(h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -100,4 +100,20 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// closeOnTransferEncoding closes the connection after answering any request
+// with a Transfer-Encoding. RFC 9112 §6.1 requires that for a request with
+// both Transfer-Encoding and Content-Length (a smuggling attempt), but
+// net/http (transfer.go fixLength, go1.26) deletes the Content-Length and
+// keeps the connection open, so the handler cannot tell the two apart;
+// the contract's GET/HEAD carry no body, so closing on every
+// Transfer-Encoding costs a legitimate client nothing.
+func closeOnTransferEncoding(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
