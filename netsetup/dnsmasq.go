@@ -199,3 +199,26 @@ func ReloadDnsmasq(ctx context.Context, c DnsmasqConfig) error {
 		}
 	}
 }
+
+// CheckConfPath says whether path can be written unquoted as the value
+// of an option in dnsmasq's config file and read back unchanged. From
+// dnsmasq's src/option.c, read_file() (v2.90, the version we pin): a line
+// is read with fgets(buff, MAXDNAME) (1025 bytes, so longer lines split),
+// '#' at the line's start or after whitespace starts a comment, '"'
+// opens a quoted part with backslash escapes, whitespace is collapsed and
+// trimmed around the value, and one_opt() splits many values at ','.
+// labctl does not quote (a quoted part's metacharacters are hidden and
+// not every option un-hides them), so such paths are refused instead.
+func CheckConfPath(path string) error {
+	if i := strings.IndexFunc(path, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == ' ' || strings.ContainsRune("#\"\\,", r)
+	}); i >= 0 {
+		return fmt.Errorf("path %q: %q has a meaning in dnsmasq's config file (comment, quote, escape, separator or line end); choose a path without it", path, path[i])
+	}
+	// The longest line labctl writes for it: "dhcp-leasefile=" + path +
+	// "/dnsmasq/dnsmasq.leases" must fit one fgets.
+	if n := len("dhcp-leasefile=") + len(path) + len("/dnsmasq/dnsmasq.leases\n"); n >= 1025 {
+		return fmt.Errorf("path %q: too long for a line of dnsmasq's config file (%d bytes, at most 1024)", path, n)
+	}
+	return nil
+}

@@ -23,6 +23,8 @@ func TestGlobalFlagsEmptyIsUsageError(t *testing.T) {
 		{"empty lab", []string{"down", "--target", "sim", "--lab", "", "--state-dir", t.TempDir()}, "--lab: empty"},
 		{"empty lab equals", []string{"status", "--lab=", "--state-dir", t.TempDir()}, "--lab: empty"},
 		{"empty state dir", []string{"down", "--target", "sim", "--lab", "x", "--state-dir", ""}, "--state-dir: empty"},
+		{"comment in state dir", []string{"status", "--state-dir", "/tmp/a #b"}, "meaning in dnsmasq's config"},
+		{"newline in state dir", []string{"status", "--state-dir", "/tmp/a\nb"}, "meaning in dnsmasq's config"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := newRoot()

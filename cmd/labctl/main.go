@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/labctl/labctl/netsetup"
 	"github.com/spf13/cobra"
 )
 
@@ -129,6 +130,10 @@ func (a *app) checkGlobalFlags(cmd *cobra.Command) error {
 	abs, err := filepath.Abs(a.stateRoot)
 	if err != nil {
 		return &exitError{exitUsage, fmt.Errorf("--state-dir %q: %w", a.stateRoot, err)}
+	}
+	// The state directory's paths go into dnsmasq's config (item 4).
+	if err := netsetup.CheckConfPath(abs); err != nil {
+		return &exitError{exitUsage, fmt.Errorf("--state-dir: %w", err)}
 	}
 	a.stateRoot = abs
 	return nil
