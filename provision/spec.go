@@ -129,11 +129,27 @@ func Default() Spec {
 	return s
 }
 
+// MaxSpecSize caps a spec file: a real one is a few hundred bytes, and a
+// huge file (or a device given by mistake) must not be read into memory.
+const MaxSpecSize = 1 << 20
+
+// MaxLease bounds network.dhcp.lease: a year; longer only pins addresses
+// of guests long gone (and dnsmasq keeps lease times in 32-bit seconds).
+const MaxLease = 365 * 24 * time.Hour
+
 // LoadSpec reads a spec file; keys it leaves out keep their defaults.
 func LoadSpec(path string) (Spec, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Spec{}, fmt.Errorf("reading spec: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
+	if err != nil {
+		return Spec{}, fmt.Errorf("reading spec %s: %w", path, err)
+	}
+	if len(b) > MaxSpecSize {
+		return Spec{}, fmt.Errorf("%s: larger than %d bytes; a lab spec is a short YAML file", path, MaxSpecSize)
 	}
 	return ParseSpec(b, path)
 }
@@ -279,6 +295,8 @@ func (s Spec) Validate() error {
 	}
 	if time.Duration(n.DHCP.Lease) < 2*time.Minute {
 		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at least 2m (dnsmasq's minimum)")
+	} else if time.Duration(n.DHCP.Lease) > MaxLease {
+		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at most "+MaxLease.String()+" (a guest that left keeps its address that long)")
 	}
 	g := s.Guests
 	if g.Name == "" || len(g.Name) > 20 || !labNameRE.MatchString(g.Name) {

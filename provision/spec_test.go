@@ -1,7 +1,10 @@
 package provision
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -49,6 +52,7 @@ func TestSpecValidation(t *testing.T) {
 		{"host outside", "network:\n  host_address: 10.0.0.1/24\n", "network.host_address", "in the lab subnet"},
 		{"short lease", "network:\n  dhcp:\n    lease: 30s\n", "network.dhcp.lease", "at least 2m"},
 		{"bad lease", "network:\n  dhcp:\n    lease: soon\n", "", "not a duration"},
+		{"long lease", "network:\n  dhcp:\n    lease: 9000h\n", "network.dhcp.lease", "at most 8760h"},
 		{"two documents", "lab: a\n---\nlab: b\n", "", "one YAML document"},
 		{"not a map", "- a\n- b\n", "", "lab.yaml"},
 	}
@@ -125,4 +129,22 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("accepted an invalid spec: %v", err)
 		}
 	})
+}
+
+// A spec file over MaxSpecSize is refused before it is parsed (issue 10).
+func TestLoadSpecSizeCap(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	big := append([]byte("lab: a\n# "), bytes.Repeat([]byte("x"), MaxSpecSize)...)
+	if err := os.WriteFile(p, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSpec(p); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("LoadSpec(%d bytes) = %v, want a size error", len(big), err)
+	}
+	if err := os.WriteFile(p, []byte("lab: a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSpec(p); err != nil {
+		t.Fatal(err)
+	}
 }
