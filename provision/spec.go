@@ -164,7 +164,7 @@ func ParseSpec(b []byte, name string) (Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-		return Spec{}, fmt.Errorf("%s: %s", name, cleanYAMLError(err))
+		return Spec{}, fmt.Errorf("%s: %s", name, nameFields(b, cleanYAMLError(err)))
 	}
 	// A second document is almost always a mistake (a stray "---").
 	var extra yaml.Node
@@ -187,6 +187,54 @@ func cleanYAMLError(err error) string {
 		sub := re.FindStringSubmatch(m)
 		return fmt.Sprintf("unknown key %q in %s (see `labctl init` for the known keys)", sub[1], sectionName(sub[2]))
 	})
+}
+
+// nameFields adds the field's path to yaml.v3's type errors, which name
+// only a line ("line 3: cannot unmarshal !!seq into string").
+func nameFields(b []byte, msg string) string {
+	var root yaml.Node
+	if yaml.Unmarshal(b, &root) != nil {
+		return msg
+	}
+	re := regexp.MustCompile(`line (\d+): (cannot unmarshal [^\n]*)`)
+	return re.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := re.FindStringSubmatch(m)
+		var line int
+		fmt.Sscan(sub[1], &line)
+		if f := fieldAt(&root, line, ""); f != "" {
+			return fmt.Sprintf("line %d: %s: %s", line, f, sub[2])
+		}
+		return m
+	})
+}
+
+// fieldAt is the dotted key whose value starts at line.
+func fieldAt(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if f := fieldAt(c, line, prefix); f != "" {
+				return f
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			// A block mapping starts on its first key's line, which
+			// is that key's; anything else on the line is this key's.
+			if v.Line == line && (v.Kind != yaml.MappingNode || v.Style&yaml.FlowStyle != 0) {
+				return path
+			}
+			if f := fieldAt(v, line, path); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }
 
 func sectionName(goType string) string {

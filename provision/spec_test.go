@@ -52,6 +52,8 @@ func TestSpecValidation(t *testing.T) {
 		{"host outside", "network:\n  host_address: 10.0.0.1/24\n", "network.host_address", "in the lab subnet"},
 		{"short lease", "network:\n  dhcp:\n    lease: 30s\n", "network.dhcp.lease", "at least 2m"},
 		{"bad lease", "network:\n  dhcp:\n    lease: soon\n", "", "not a duration"},
+		{"type error", "network:\n  dhcp:\n    start: [1, 2]\n", "", "network.dhcp.start: cannot unmarshal"},
+		{"type error top", "lab: {a: 1}\n", "", "lab: cannot unmarshal"},
 		{"long lease", "network:\n  dhcp:\n    lease: 9000h\n", "network.dhcp.lease", "at most 8760h"},
 		{"two documents", "lab: a\n---\nlab: b\n", "", "one YAML document"},
 		{"not a map", "- a\n- b\n", "", "lab.yaml"},
