@@ -69,7 +69,9 @@ func (p *Process) Start(ctx context.Context, g GuestSpec) error {
 	fmt.Fprintf(con, "--- %s: labctl starts guest %s (mac %s)\n", time.Now().UTC().Format(time.RFC3339Nano), g.Name, g.MAC)
 	cmd := exec.Command(g.Kernel, "guest", "run",
 		"--image", g.Image, "--iface", "eth0", "--port", strconv.Itoa(g.Port),
-		"--hostname", g.Name, marker(g))
+		"--hostname", g.Name, "--console", p.console(g), marker(g))
+	// The guest writes its console itself, capped and rotated; what
+	// reaches these (a crash) lands in whichever file holds the inode.
 	cmd.Stdout, cmd.Stderr = con, con
 	// Its own session: the guest outlives labctl, like a domU outlives xl.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

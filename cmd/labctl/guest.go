@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -18,7 +19,8 @@ func newGuestCmd(a *app) *cobra.Command {
 		Hidden: true,
 	}
 	var cfg guest.Config
-	var state string
+	var state, consolePath string
+	var consoleMax int64
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Boot the reference guest: users image, DHCP on the interface, auth service on the port",
@@ -27,10 +29,21 @@ func newGuestCmd(a *app) *cobra.Command {
 			if cfg.ImagePath == "" {
 				return &exitError{exitUsage, fmt.Errorf("--image: the users image is required")}
 			}
-			// The console (stdout) gets the boot trace; structured logs
-			// (user names and outcomes, never passwords) go to stderr.
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("guest", cfg.Hostname)
-			if err := guest.Run(cmd.Context(), cfg, log, os.Stdout); err != nil {
+			// The console gets the boot trace and the structured logs
+			// (user names and outcomes, never passwords): --console, a
+			// file capped in size (a line per request would grow without
+			// bound), else stdout and stderr.
+			var console, logw io.Writer = os.Stdout, os.Stderr
+			if consolePath != "" {
+				c, err := guest.OpenConsoleFile(consolePath, consoleMax)
+				if err != nil {
+					return &exitError{exitFail, err}
+				}
+				defer c.Close()
+				console, logw = c, c
+			}
+			log := slog.New(slog.NewTextHandler(logw, nil)).With("guest", cfg.Hostname)
+			if err := guest.Run(cmd.Context(), cfg, log, console); err != nil {
 				return &exitError{exitFail, err}
 			}
 			return nil
@@ -42,6 +55,8 @@ func newGuestCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Port, "port", 8088, "TCP port of the auth service")
 	f.StringVar(&cfg.Hostname, "hostname", "", "host name sent in DHCP")
 	f.StringVar(&state, "state", "", "the guest's state directory (identifies the process)")
+	f.StringVar(&consolePath, "console", "", "write the console and logs to this file, rotated to FILE.1 at --console-max bytes")
+	f.Int64Var(&consoleMax, "console-max", guest.DefaultConsoleMax, "size at which --console rotates")
 	cmd.AddCommand(run)
 	return cmd
 }
