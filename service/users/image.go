@@ -21,11 +21,21 @@ const ImageBlock = 4096
 
 // Reader bounds: a users image is small (about 512 bytes per user), so
 // anything bigger is corrupt or hostile.
+//
+// MaxUsers follows from MaxImageSize, so that the host never builds an
+// image the guest's ReadImage refuses (issue 10 item 9: the host took
+// 50,000 users, the guest refused images over 32 MiB, ~32k users). An
+// entry is a 512-byte header and one 512-byte block of credential
+// (maxCredOf < 512); the archive ends with two zero blocks.
 const (
 	MaxImageSize = 32 << 20
-	MaxUsers     = 50_000
+	MaxUsers     = (MaxImageSize - 2*tarBlock) / (2 * tarBlock)
 	maxEntrySize = maxCredOf
+	tarBlock     = 512
 )
+
+// One block of credential per entry is what MaxUsers assumes.
+var _ = [tarBlock - maxCredOf]struct{}{}
 
 // BuildImage returns the users image: a USTAR archive with one regular file
 // per user (sorted by name), content the credential string, mode 0600,
@@ -67,6 +77,9 @@ func BuildImage(creds map[string]Credential) ([]byte, error) {
 	}
 	if r := buf.Len() % ImageBlock; r != 0 {
 		buf.Write(make([]byte, ImageBlock-r))
+	}
+	if buf.Len() > MaxImageSize {
+		return nil, fmt.Errorf("users image: %d bytes, the guest reads at most %d", buf.Len(), MaxImageSize)
 	}
 	return buf.Bytes(), nil
 }
