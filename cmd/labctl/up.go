@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"sort"
 
+	"github.com/labctl/labctl/attach"
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +36,14 @@ func newUpCmd(a *app) *cobra.Command {
 			if !r.OK {
 				return a.finish(cmd, r)
 			}
-			reports, err := a.check(cmd.Context(), spec, r.Guests, "john", "password")
+			// Check with a credential the lab really has: the demo user
+			// while his hash still matches the article's password (issue
+			// 10 item 10); otherwise only the refusals, said so.
+			user, password, err := a.upCredentials(spec)
+			if err != nil {
+				return err
+			}
+			reports, err := a.check(cmd.Context(), spec, r.Guests, user, password)
 			if err != nil {
 				return err
 			}
@@ -72,4 +82,31 @@ func newDownCmd(a *app) *cobra.Command {
 	}
 	addTargetFlags(cmd, a)
 	return cmd
+}
+
+// upCredentials is what up can honestly check with: labctl keeps only
+// hashes, so it knows a password only for the demo user, and only while
+// his hash still matches it.
+func (a *app) upCredentials(spec provision.Spec) (user, password string, err error) {
+	d, err := a.usersDir(spec)
+	if err != nil {
+		return "", "", err
+	}
+	creds, err := d.Load()
+	if err != nil {
+		return "", "", &exitError{exitFail, fmt.Errorf("users of lab %s: %w", spec.Lab, err)}
+	}
+	if attach.DemoUsable(creds) {
+		return attach.DemoUser, attach.DemoPassword, nil
+	}
+	names := make([]string, 0, len(creds))
+	for n := range creds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		user = names[0]
+	}
+	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; labctl curl --user U --password-stdin checks one", "lab", spec.Lab)
+	return user, "", nil
 }
