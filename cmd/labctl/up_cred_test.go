@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/internal/labtest"
 )
 
 // Without a known password (john replaced: issue 10 item 10) up checks
@@ -17,4 +22,21 @@ func TestRefusalCasesNeedNoPassword(t *testing.T) {
 			t.Errorf("case %s wants a valid login", c.Name)
 		}
 	}
+}
+
+// Once the demo user is replaced (as the README advises), up still
+// succeeds: it checks what it can without a password (issue 10 item 10).
+func TestUpAfterDemoUserReplaced(t *testing.T) {
+	exe, _ := os.Executable()
+	l := labtest.New(t, "ur", exe, "LABCTL_TEST_AS_CLI=1")
+	spec := fastSpec(t, "")
+	l.MustRun("up", "--target", "sim", "-f", spec)
+	add := l.Command(context.Background(), nil, "users", "add", "alice", "--password-stdin", "-f", spec)
+	add.Stdin = strings.NewReader("s3cret pass\n")
+	if b, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("users add: %v\n%s", err, b)
+	}
+	l.MustRun("users", "remove", "john", "-f", spec)
+	l.MustRun("up", "--target", "sim", "-f", spec)
+	l.MustRun("down", "--target", "sim", "-f", spec)
 }
