@@ -177,9 +177,16 @@ func newDeployCmd(a *app) *cobra.Command {
 // printTry shows each guest's URL and the exact command to try it.
 func (a *app) printTry(w io.Writer, spec provision.Spec, r provision.Result) {
 	host, _, _ := vmctl.SimNames(spec.Lab)
+	// Name a user the lab has (issue 10): the demo user with his
+	// password while it is still his, else the first user, whose
+	// password only the user knows.
+	query := "user=john&password=password"
+	if user, password, err := a.upCredentials(spec); err == nil && password == "" && user != "" {
+		query = "user=" + user + "&password=PASSWORD"
+	}
 	fmt.Fprintln(w)
 	for _, g := range r.Guests {
-		line := fmt.Sprintf("curl -s '%s?user=john&password=password'", g.URL)
+		line := fmt.Sprintf("curl -s '%s?%s'", g.URL, query)
 		if a.target == targetSim {
 			line = "sudo ip netns exec " + host + " " + line
 		}

@@ -37,6 +37,9 @@ func TestUpAfterDemoUserReplaced(t *testing.T) {
 		t.Fatalf("users add: %v\n%s", err, b)
 	}
 	l.MustRun("users", "remove", "john", "-f", spec)
-	l.MustRun("up", "--target", "sim", "-f", spec)
+	out := l.MustRun("up", "--target", "sim", "-f", spec)
+	if !strings.Contains(out, "user=alice&password=PASSWORD") || strings.Contains(out, "user=john") {
+		t.Errorf("the try line does not name a user the lab has:\n%s", out)
+	}
 	l.MustRun("down", "--target", "sim", "-f", spec)
 }
