@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// BenchmarkWriteSVG: one layout of the sim lab (Graphviz in wasm,
-// instantiated per call as labctl graph does).
+// BenchmarkWriteSVG: one layout of the sim lab (dot -Tsvg, one process
+// per call as labctl graph does).
 func BenchmarkWriteSVG(b *testing.B) {
 	in := simInput(b)
 	cases[3].mutate(&in)

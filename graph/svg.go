@@ -3,23 +3,14 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"sync"
-
-	"github.com/goccy/go-graphviz"
+	"os/exec"
+	"strings"
 )
 
-// renderMu serializes layouts: go-graphviz v0.2.10 parses through one
-// shared wasm module (cgraph.ParseBytes calls wasm.MemRead with
-// context.Background on a package-level instance), so concurrent renders
-// would share its memory.
-var renderMu sync.Mutex
-
 // WriteSVG lays the graph out with Graphviz's dot engine and writes SVG.
-// Graphviz runs as WebAssembly inside this process (goccy/go-graphviz
-// v0.2.10: graphviz.New, graphviz.ParseBytes, (*Graphviz).Render with
-// graphviz.SVG), so no system graphviz is needed.
 func WriteSVG(ctx context.Context, w io.Writer, g Graph) error {
 	var dot bytes.Buffer
 	if err := WriteDOT(&dot, g); err != nil {
@@ -33,23 +24,31 @@ func WriteSVG(ctx context.Context, w io.Writer, g Graph) error {
 	return err
 }
 
-// RenderDOT lays out DOT text and returns the SVG.
+// DotCommand is Graphviz's dot, which lays the graph out.
+//
+// Why the program and not goccy/go-graphviz (Graphviz as WebAssembly in
+// this process): that package compiles its wasm module in an init
+// function, so every labctl process paid for it — 115 ms and 25 MB at each
+// start, each sim guest included (a guest is labctl), and a panic at
+// start-up for a user who cannot write its cache under /tmp. Only `graph`
+// and the bundle need a layout; DOT and mermaid need nothing.
+var DotCommand = "dot"
+
+// RenderDOT lays out DOT text with `dot -Tsvg` and returns the SVG.
 func RenderDOT(ctx context.Context, dot []byte) ([]byte, error) {
-	renderMu.Lock()
-	defer renderMu.Unlock()
-	gv, err := graphviz.New(ctx)
+	path, err := exec.LookPath(DotCommand)
 	if err != nil {
-		return nil, fmt.Errorf("graphviz: %w", err)
+		return nil, fmt.Errorf("graphviz's %s is not installed (Debian/Ubuntu: apt-get install graphviz; -o dot and -o mermaid need nothing): %w", DotCommand, err)
 	}
-	defer gv.Close()
-	gr, err := graphviz.ParseBytes(dot)
-	if err != nil {
-		return nil, fmt.Errorf("graphviz: parsing the lab's DOT: %w", err)
+	cmd := exec.CommandContext(ctx, path, "-Tsvg")
+	cmd.Stdin = bytes.NewReader(dot)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("graphviz: dot -Tsvg: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
-	defer gr.Close()
-	var out bytes.Buffer
-	if err := gv.Render(ctx, gr, graphviz.SVG, &out); err != nil {
-		return nil, fmt.Errorf("graphviz: rendering SVG: %w", err)
+	if !bytes.Contains(out.Bytes(), []byte("<svg")) {
+		return nil, errors.New("graphviz: dot -Tsvg printed no SVG")
 	}
 	return out.Bytes(), nil
 }

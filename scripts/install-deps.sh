@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages labctl needs on a machine with Go.
 #   --test  also the tools the test suite uses
 set -euo pipefail
-pkgs=(dnsmasq-base dnsmasq-utils iptables nftables iproute2 procps curl ca-certificates)
+pkgs=(dnsmasq-base dnsmasq-utils iptables nftables iproute2 procps curl ca-certificates graphviz)
 if [[ "${1:-}" == "--test" ]]; then
   # busybox: udhcpc as a throwaway DHCP client; the OCaml packages run the
   # unikernel's pure request logic against the shared vectors (dune test).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/labctl/labctl/netsetup"
@@ -40,6 +41,12 @@ func main() {
 	if err == nil {
 		os.Exit(exitOK)
 	}
+	if needsRoot(err) {
+		// Said once, plainly, instead of the netlink or mount call that
+		// happened to fail first.
+		fmt.Fprintln(os.Stderr, "labctl: needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): it creates links, network namespaces and iptables rules; run it with sudo ("+err.Error()+")")
+		os.Exit(exitFail)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
@@ -49,6 +56,13 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "labctl:", err)
 	os.Exit(exitFail)
+}
+
+// needsRoot reports whether err is a permission error of a labctl that
+// is not root.
+func needsRoot(err error) bool {
+	return os.Geteuid() != 0 && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "operation not permitted"))
 }
 
 // app is what every command shares: global flags and the logger.
