@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,30 +81,15 @@ func addNetns(name string) error {
 	f.Close()
 	// A fresh namespace on a thread of its own, bind-mounted to path;
 	// then the thread goes back (or, if it cannot, dies locked).
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
+	err = onNetnsThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
+			return fmt.Errorf("unshare: %w", err)
 		}
-		merr := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(merr, fmt.Errorf("returning from the new namespace: %w", err))
-			return // locked: the runtime ends this thread with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- merr
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	}, func() error {
+		return unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+	})
+	if err != nil {
 		os.Remove(path)
 		return fmt.Errorf("creating network namespace %s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package vmctl
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -18,6 +19,19 @@ func inNetns(name string, f func() error) error {
 		return fmt.Errorf("network namespace %s: %w", name, err)
 	}
 	defer target.Close()
+	return onNetnsThread(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("entering %s: %w", name, err)
+		}
+		return nil
+	}, f)
+}
+
+// onNetnsThread runs enter and then f on a fresh goroutine locked to its
+// OS thread, and puts the thread back into labctl's namespace after. If
+// enter fails, f does not run. If going back fails the thread stays locked
+// and the runtime discards it with the goroutine.
+func onNetnsThread(enter, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -28,14 +42,15 @@ func inNetns(name string, f func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(target); err != nil {
+		if err := enter(); err != nil {
+			// A failed setns or unshare leaves the thread where it was.
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering %s: %w", name, err)
+			errc <- err
 			return
 		}
 		ferr := f()
 		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("leaving %s: %w (after: %v)", name, err, ferr)
+			errc <- errors.Join(ferr, fmt.Errorf("returning to labctl's namespace: %w", err))
 			return // locked: the thread ends with this goroutine
 		}
 		runtime.UnlockOSThread()
