@@ -283,5 +283,5 @@ func TestLoadWhileChecking(t *testing.T) {
 	if lo.err != nil || lo.res.Errors != 0 || lo.res.Requests != 20000 {
 		t.Fatalf("load: %+v %v", lo.res, lo.err)
 	}
-	t.Logf("load: 20000 requests, 64 connections: p50 %.2f ms, p99 %.2f ms, %.0f req/s", lo.res.P50MS, lo.res.P99MS, lo.res.PerSecond)
+	t.Logf("load: 20000 requests, 64 connections: p50 %.2f ms, p99 %.2f ms, %.0f req/s, %d busy answers waited out", lo.res.P50MS, lo.res.P99MS, lo.res.PerSecond, lo.res.Busy)
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +28,12 @@ type LoadConfig struct {
 
 // LoadResult summarises a load run; latencies are per completed request.
 type LoadResult struct {
-	Requests    int           `json:"requests"`
-	Errors      int           `json:"errors"`
+	Requests int `json:"requests"`
+	Errors   int `json:"errors"`
+	// Busy counts 503 answers with Retry-After (the guest's PBKDF2 slots
+	// were full, service/README.md): the request waited as told and was
+	// sent again, up to busyRetries times, before it counted as an error.
+	Busy        int           `json:"busy"`
 	FirstError  string        `json:"first_error,omitempty"`
 	Connections int64         `json:"connections"`
 	P50         time.Duration `json:"-"`
@@ -105,6 +111,20 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 				}
 				t0 := time.Now()
 				err := loadOne(ctx, client, cfg.URL, cfg.WantStatus)
+				for try := 0; try < busyRetries && ctx.Err() == nil; try++ {
+					var b *busyError
+					if !errors.As(err, &b) {
+						break
+					}
+					mu.Lock()
+					res.Busy++
+					mu.Unlock()
+					select {
+					case <-ctx.Done():
+					case <-time.After(b.after):
+					}
+					err = loadOne(ctx, client, cfg.URL, cfg.WantStatus)
+				}
 				lat[i] = time.Since(t0)
 				if err != nil && ctx.Err() == nil {
 					fail(err)
@@ -156,7 +176,36 @@ func loadOne(ctx context.Context, client *http.Client, u string, want int) error
 		return err
 	}
 	if resp.StatusCode != want {
+		if after, ok := retryAfter(resp.StatusCode, resp.Header); ok && want != http.StatusServiceUnavailable {
+			return &busyError{status: resp.Status, after: after}
+		}
 		return errors.New("status " + resp.Status)
 	}
 	return nil
+}
+
+// busyRetries bounds how often one request is sent again after a 503.
+const busyRetries = 5
+
+// busyError is a 503 with Retry-After: the guest asks to come back.
+type busyError struct {
+	status string
+	after  time.Duration
+}
+
+func (b *busyError) Error() string {
+	return "status " + b.status + " (Retry-After " + b.after.String() + ")"
+}
+
+// retryAfter reads a 503's Retry-After in seconds (RFC 9110 §10.2.3; an
+// HTTP date is not used by the guests), capped at 5 s.
+func retryAfter(status int, h http.Header) (time.Duration, bool) {
+	if status != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return min(time.Duration(n)*time.Second, 5*time.Second), true
 }
