@@ -80,6 +80,8 @@ var stateEntries = map[string]bool{
 	OwnerMark: true, "lock": true, JournalFile: true, legacyJournalFile: true,
 	"dnsmasq": true, "guests": true, "images": true, "users": true,
 	"ssh": true, "vagrant": true, "confirm": true,
+	"spec.yaml": true, // the spec of the last provision (lab.go, result)
+	"build":     true, // the xen runtime's unikernel build (provision/xen.go)
 }
 
 // RemoveState removes the lab's state directory as far as labctl made it
