@@ -78,6 +78,9 @@ type Handler struct {
 	// answering never waits behind PBKDF2.
 	slots    chan struct{}
 	slotWait time.Duration
+	// recent answers a client's repeat of its own just-failed login
+	// without PBKDF2 (failcache.go).
+	recent *failCache
 }
 
 // Overload answer: credentialed requests that find every PBKDF2 slot busy
@@ -103,7 +106,7 @@ func NewHandler(store Store, log *slog.Logger) (*Handler, error) {
 		return nil, fmt.Errorf("auth handler: dummy credential: %w", err)
 	}
 	return &Handler{store: store, dummy: dummy, cost: dummy.Iterations, log: log, verify: users.Credential.Verify, pad: burn,
-		slots: make(chan struct{}, max(1, runtime.NumCPU()-1)), slotWait: DefaultSlotWait}, nil
+		slots: make(chan struct{}, max(1, runtime.NumCPU()-1)), slotWait: DefaultSlotWait, recent: newFailCache()}, nil
 }
 
 // Outcomes, as logged.
@@ -151,7 +154,14 @@ func (h *Handler) answer(r *http.Request) (status int, body, user, outcome strin
 	if q.user == "" || q.password == "" {
 		return http.StatusUnauthorized, BodyNoUser, q.user, outcomeMissing
 	}
+	failed, done := h.recent.begin(r.Context(), r.RemoteAddr, q.user, q.password)
+	if failed {
+		return http.StatusUnauthorized, BodyInvalid, q.user, outcomeInvalid
+	}
+	ok := false
+	defer func() { done(!ok) }()
 	if !h.acquire(r) {
+		ok = true // busy is no failure of the password: nothing to remember
 		return http.StatusServiceUnavailable, BodyBusy, q.user, outcomeBusy
 	}
 	defer func() { <-h.slots }()
@@ -165,7 +175,7 @@ func (h *Handler) answer(r *http.Request) (status int, body, user, outcome strin
 	if !found {
 		cred = h.dummy
 	}
-	ok := h.verify(cred, q.password) && found
+	ok = h.verify(cred, q.password) && found
 	// A user stored with fewer iterations than the store's maximum pays the
 	// difference, so no outcome can be told apart by its duration.
 	if extra := h.cost - cred.Iterations; extra > 0 {

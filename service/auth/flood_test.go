@@ -1,16 +1,14 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"sort"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/labctl/labctl/internal/flood"
 	"github.com/labctl/labctl/service/users"
 )
 
@@ -18,7 +16,10 @@ import (
 // wrong-password requests at 200 concurrency against a server with the
 // guest's limits and the product's PBKDF2 cost, while one client logs in
 // validly and another probes health (a credential-free request) in a loop.
-// It reports the worst valid-login and health latencies:
+// "repeat" sends one wrong password over and over (coalesced and
+// remembered, failcache.go); "distinct" a new one each time, so every
+// request costs a PBKDF2 run and the slots overflow into 503s. It reports
+// the worst valid-login and health latencies:
 //
 //	go test -run '^$' -bench Flood -benchtime 1x ./service/auth
 func BenchmarkFlood(b *testing.B) {
@@ -26,104 +27,35 @@ func BenchmarkFlood(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := NewHandler(MapStore{"john": cred}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config = NewServer(h, slog.New(slog.NewTextHandler(io.Discard, nil)), DefaultServerConfig())
-	srv.Listener = LimitListener(srv.Listener, DefaultServerConfig().MaxConns)
-	srv.Start()
-	defer srv.Close()
-	base := srv.URL
-	const total, conc = 1000, 200
-	for range b.N {
-		tr := &http.Transport{MaxIdleConnsPerHost: conc}
-		flood := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-		probe := &http.Client{Transport: &http.Transport{}, Timeout: 60 * time.Second}
-		codes := map[int]int{}
-		var mu sync.Mutex
-		jobs := make(chan struct{}, total)
-		for range total {
-			jobs <- struct{}{}
+	for _, distinct := range []bool{false, true} {
+		name := "repeat"
+		if distinct {
+			name = "distinct"
 		}
-		close(jobs)
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range jobs {
-					code := -1
-					if resp, err := flood.Get(base + "/?user=john&password=wrong"); err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						code = resp.StatusCode
-					}
-					mu.Lock()
-					codes[code]++
-					mu.Unlock()
-				}
-			}()
-		}
-		timed := func(url string, want int, out *[]time.Duration) {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				t0 := time.Now()
-				resp, err := probe.Get(url)
-				d := time.Since(t0)
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				// A fresh server each time: nothing remembered between runs.
+				h, err := NewHandler(MapStore{"john": cred}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 				if err != nil {
-					b.Errorf("%s: %v", url, err)
-					return
+					b.Fatal(err)
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				if resp.StatusCode == want {
-					*out = append(*out, d)
-				} else {
-					codes[1000+resp.StatusCode]++ // probe answered otherwise
+				srv := httptest.NewUnstartedServer(h)
+				srv.Config = NewServer(h, slog.New(slog.NewTextHandler(io.Discard, nil)), DefaultServerConfig())
+				srv.Listener = LimitListener(srv.Listener, DefaultServerConfig().MaxConns)
+				srv.Start()
+				r, err := flood.Run(context.Background(), flood.Config{Base: srv.URL, Total: 1000, Concurrency: 200,
+					Distinct: distinct, User: "john", Password: "password"})
+				srv.Close()
+				if err != nil {
+					b.Fatal(err)
 				}
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
+				if n := r.Codes[-1]; n > 0 || len(r.Errs) > 0 {
+					b.Errorf("%d flood requests and probes %v failed without an answer", n, r.Errs)
+				}
+				b.ReportMetric(flood.Worst(r.Logins).Seconds()*1000, "login-max-ms")
+				b.ReportMetric(flood.Worst(r.Healths).Seconds()*1000, "health-max-ms")
+				fmt.Printf("flood %s: %v\n", name, r)
 			}
-		}
-		var logins, healths []time.Duration
-		var pw sync.WaitGroup
-		pw.Add(2)
-		go func() { defer pw.Done(); timed(base+"/?user=john&password=password", 200, &logins) }()
-		go func() { defer pw.Done(); timed(base+"/health", 401, &healths) }()
-		wg.Wait()
-		flooded := time.Since(start)
-		close(done)
-		pw.Wait()
-		tr.CloseIdleConnections()
-		b.ReportMetric(worst(logins).Seconds()*1000, "login-max-ms")
-		b.ReportMetric(worst(healths).Seconds()*1000, "health-max-ms")
-		fmt.Printf("flood: %d wrong-password requests at %d concurrency in %.1fs, answers %v; valid login n=%d p50=%v max=%v; health n=%d p50=%v max=%v\n",
-			total, conc, flooded.Seconds(), codes, len(logins), p50(logins), worst(logins), len(healths), p50(healths), worst(healths))
+		})
 	}
-}
-
-func worst(ds []time.Duration) time.Duration {
-	var m time.Duration
-	for _, d := range ds {
-		m = max(m, d)
-	}
-	return m
-}
-
-func p50(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2].Round(time.Millisecond)
 }
