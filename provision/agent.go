@@ -32,6 +32,18 @@ type AgentRequest struct {
 	Confirm *ConfirmRequest `json:"confirm,omitempty"`
 }
 
+// ReadOnlyVerb says whether verb (with plan) changes nothing on dom0:
+// it then opens the lab read-only (Options.ReadOnly).
+func ReadOnlyVerb(verb string, plan bool) bool {
+	switch verb {
+	case "status", "doctor":
+		return true
+	case "provision", "deploy":
+		return plan
+	}
+	return false
+}
+
 // Verbs the agent serves.
 var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy", "doctor", "confirm"}
 
@@ -72,6 +84,7 @@ func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.W
 		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
 	}
 	o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
+	o.ReadOnly = ReadOnlyVerb(verb, req.Plan)
 	if verb == "confirm" {
 		// No lock: the watchdog may hold it while it rolls back.
 		r := Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{}, OK: true}

@@ -118,6 +118,9 @@ type Journal struct {
 	Entries []Entry
 	// Stale is where a journal of another boot or namespace was moved.
 	Stale string
+	// readOnly: opened for a command that changes nothing (status, a
+	// plan); the file is never written, moved or removed.
+	readOnly bool
 }
 
 // JournalSchema is the version of the journal's header line.
@@ -151,13 +154,33 @@ const JournalFile = "journal.jsonl"
 const legacyJournalFile = "journal.json"
 
 // OpenJournal reads the journal, or starts an empty one.
-func OpenJournal(dir, lab string) (*Journal, error) {
+func OpenJournal(dir, lab string) (*Journal, error) { return openJournal(dir, lab, false) }
+
+// ReadJournal reads the journal for a command that changes nothing: an
+// empty, stale or legacy journal is reported as it is but left in place
+// (issue 10: read-only commands must not write).
+func ReadJournal(dir, lab string) (*Journal, error) { return openJournal(dir, lab, true) }
+
+func openJournal(dir, lab string, ro bool) (*Journal, error) {
 	boot, ns := here()
-	fresh := &Journal{path: filepath.Join(dir, JournalFile), Schema: JournalSchema, Lab: lab, Boot: boot, Netns: ns}
+	fresh := &Journal{path: filepath.Join(dir, JournalFile), Schema: JournalSchema, Lab: lab, Boot: boot, Netns: ns, readOnly: ro}
 	j, compact, err := readJournal(fresh.path)
 	if errors.Is(err, os.ErrNotExist) {
 		j, err = readLegacyJournal(filepath.Join(dir, legacyJournalFile))
 		compact = err == nil
+	}
+	if ro {
+		switch {
+		case errors.Is(err, errNoRecords), errors.Is(err, os.ErrNotExist):
+			return fresh, nil
+		case err != nil:
+			return nil, err
+		case j.Boot != boot || j.Netns != ns:
+			fresh.Stale = j.path // would be set aside by the next writer
+			return fresh, nil
+		}
+		j.path, j.readOnly = fresh.path, true
+		return j, nil
 	}
 	if errors.Is(err, errNoRecords) {
 		// Nothing recorded means nothing changed; the file goes, so the
@@ -372,6 +395,9 @@ func (j *Journal) header() []byte {
 func (j *Journal) append(lines []journalLine) error {
 	if len(lines) == 0 {
 		return nil
+	}
+	if j.readOnly {
+		return fmt.Errorf("journal %s: opened read-only (a command that changes nothing tried to record a change)", j.path)
 	}
 	var buf []byte
 	if !j.onDisk {

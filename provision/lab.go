@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/vmctl"
@@ -37,7 +38,20 @@ type Options struct {
 	// probes dial from goroutines of their own, which would not be in
 	// dom0. Nil: this process is in dom0.
 	Enter func(f func() error) error
+	// ReadOnly opens the lab for a command that changes nothing (status,
+	// doctor, a plan): no state directory, lock, journal or cache is
+	// created or written, and the lock is shared, so readers run side by
+	// side and wait for a writer instead of failing "busy".
+	ReadOnly bool
+	// ReaderWait bounds how long a reader waits for a writer (deploy,
+	// provision) to finish; zero means DefaultReaderWait.
+	ReaderWait time.Duration
 }
+
+// DefaultReaderWait is how long status waits for a running deploy or
+// provision: a deploy of 250 guests takes seconds, a unikernel build
+// minutes, and then status says whom it waited for.
+const DefaultReaderWait = 30 * time.Second
 
 // StateDir is the lab's state directory under root.
 func StateDir(root, lab string) string {
@@ -142,29 +156,36 @@ func RemoveState(root, lab string, keep func(name string) bool) (left []string, 
 // (two labctl runs never interleave their changes), journal, netlink.
 // Call the returned close function when done.
 func Open(o Options) (*Dom0, func(), error) {
-	dir, err := EnsureStateDir(o.StateRoot, o.Spec.Lab)
+	var (
+		dir  string
+		lock *os.File
+		err  error
+	)
+	if o.ReadOnly {
+		dir = StateDir(o.StateRoot, o.Spec.Lab)
+		lock, err = readerLock(dir, o)
+	} else {
+		if dir, err = EnsureStateDir(o.StateRoot, o.Spec.Lab); err != nil {
+			return nil, nil, err
+		}
+		lock, err = writerLock(dir, o.Spec.Lab)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("lock file: %w", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil, fmt.Errorf("lab %s is busy: another labctl holds %s", o.Spec.Lab, lock.Name())
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
 		}
-		return nil, nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
 	d := &Dom0{
 		Spec: o.Spec, Sysctl: o.Sysctl, IPT: o.IPT, StateDir: dir,
-		Log: o.Log, NoResolv: o.NoResolv, enter: o.Enter,
+		Log: o.Log, NoResolv: o.NoResolv, enter: o.Enter, readOnly: o.ReadOnly,
 	}
 	// The journal is stamped with dom0's namespace, and netlink sockets
 	// stay in the namespace they were opened in.
 	err = d.in(func() (err error) {
-		if d.Journal, err = OpenJournal(dir, o.Spec.Lab); err != nil {
+		if d.Journal, err = openJournal(dir, o.Spec.Lab, o.ReadOnly); err != nil {
 			return err
 		}
 		if d.NL, err = netlink.NewHandle(); err != nil {
@@ -173,7 +194,7 @@ func Open(o Options) (*Dom0, func(), error) {
 		return nil
 	})
 	if err != nil {
-		lock.Close()
+		unlock()
 		return nil, nil, err
 	}
 	if d.Sysctl == nil {
@@ -191,7 +212,61 @@ func Open(o Options) (*Dom0, func(), error) {
 	if o.Runtime != nil {
 		d.Runtimes[o.Runtime.Name()] = o.Runtime
 	}
-	return d, func() { d.NL.Close(); lock.Close() }, nil
+	return d, func() { d.NL.Close(); unlock() }, nil
+}
+
+// writerLock takes the lab's lock exclusively, at once: two labctl runs
+// never interleave their changes, and the second says so.
+func writerLock(dir, lab string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock file: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lab %s is busy: another labctl holds %s", lab, lock.Name())
+		}
+		return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	return lock, nil
+}
+
+// readerLock takes the lab's lock shared, waiting up to o.ReaderWait for
+// a writer to finish. A lab that was never provisioned has no lock file:
+// there is nothing to protect and nothing is created (nil, nil).
+func readerLock(dir string, o Options) (*os.File, error) {
+	lock, err := os.Open(filepath.Join(dir, "lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock file: %w", err)
+	}
+	wait := o.ReaderWait
+	if wait <= 0 {
+		wait = DefaultReaderWait
+	}
+	deadline := time.Now().Add(wait)
+	for said := false; ; {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err == nil {
+			return lock, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			lock.Close()
+			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+		}
+		if time.Now().After(deadline) {
+			lock.Close()
+			return nil, fmt.Errorf("lab %s is busy: another labctl has been changing it for over %s (it holds %s); try again when it ends", o.Spec.Lab, wait, lock.Name())
+		}
+		if !said && o.Log != nil {
+			o.Log.Info("waiting for another labctl to finish changing the lab", "lab", o.Spec.Lab, "lock", lock.Name())
+			said = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Provision converges dom0 (or, with plan, lists what would change).

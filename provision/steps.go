@@ -50,6 +50,8 @@ type Dom0 struct {
 	// enter runs f inside dom0's network namespace (Options.Enter); nil
 	// when the process is there.
 	enter func(f func() error) error
+	// readOnly: opened for a command that changes nothing (Options.ReadOnly).
+	readOnly bool
 }
 
 // in runs f inside dom0's network namespace.
@@ -138,7 +140,7 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 	// them yet (a cold provision): ask both while the links are read.
 	// These goroutines are not on the thread that entered dom0 (see
 	// Options.Enter); `--version` does not depend on the namespace.
-	tc := openToolCache(filepath.Dir(d.StateDir))
+	tc := openToolCache(filepath.Dir(d.StateDir), d.readOnly)
 	var tools [2]Item
 	var wg sync.WaitGroup
 	wg.Go(func() { tools[0] = dnsmasqItem(ctx, tc) })
@@ -191,6 +193,13 @@ func (d *Dom0) preflightLinks() ([]Item, error) {
 	} else {
 		items = append(items, ok("subnet "+subnet.String(), "unused elsewhere", "collides: "+strings.Join(clash, ", ")))
 	}
+	// A link of the bridge's name that is no bridge would fail the bridge
+	// step after forwarding and NAT, which run beside it, had changed.
+	br, brFound := netsetup.FindLink(ls, n.Bridge)
+	if brFound && br.Type != "bridge" {
+		items = append(items, ok(n.Bridge, "a bridge, or free", fmt.Sprintf("a %s, not a bridge: rename or delete it, or set network.bridge to another name", br.Type)))
+	}
+	items = append(items, d.dhcpPortItem(brFound))
 	return items, nil
 }
 

@@ -21,6 +21,9 @@ type toolCache struct {
 	path    string
 	Entries map[string]toolEntry `json:"tools"`
 	dirty   bool
+	// readOnly: a command that changes nothing asks the tools when
+	// needed but leaves the cache file as it found it.
+	readOnly bool
 }
 
 type toolEntry struct {
@@ -30,8 +33,8 @@ type toolEntry struct {
 
 // openToolCache opens the cache shared by every lab under the state root:
 // the tools are the machine's, not a lab's.
-func openToolCache(stateRoot string) *toolCache {
-	c := &toolCache{path: filepath.Join(stateRoot, "tools.json"), Entries: map[string]toolEntry{}}
+func openToolCache(stateRoot string, readOnly bool) *toolCache {
+	c := &toolCache{path: filepath.Join(stateRoot, "tools.json"), Entries: map[string]toolEntry{}, readOnly: readOnly}
 	if b, err := os.ReadFile(c.path); err == nil {
 		json.Unmarshal(b, c) // a damaged cache is only a cache: start over
 		if c.Entries == nil {
@@ -83,7 +86,7 @@ func (c *toolCache) version(tool string, ask func() (string, error)) (string, er
 func (c *toolCache) save() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.dirty {
+	if !c.dirty || c.readOnly {
 		return
 	}
 	if b, err := json.Marshal(c); err == nil {

@@ -384,6 +384,7 @@ func TestKilledProvisionConverges(t *testing.T) {
 		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
+		labtest.WaitGroupGone(t, cmd.Process.Pid)
 		cancel()
 		if seen != cut {
 			t.Fatalf("cut %d: saw only %d steps before provision ended", cut, seen)

@@ -15,11 +15,17 @@ import (
 	"golang.org/x/term"
 )
 
-// labUsers is the users directory of the spec's lab.
-func (a *app) labUsers() (users.Dir, error) {
+// labUsers is the users directory of the spec's lab. Only a command that
+// adds a user creates the lab's state directory (create); list and
+// remove write nothing when there is nothing (issue 10).
+func (a *app) labUsers(create bool) (users.Dir, error) {
 	spec, err := a.loadSpec()
 	if err != nil {
 		return users.Dir{}, err
+	}
+	if !create {
+		dir := provision.StateDir(a.stateRoot, spec.Lab)
+		return users.Dir{Path: filepath.Join(dir, "users"), Iterations: spec.Users.Iterations}, nil
 	}
 	return a.usersDir(spec)
 }
@@ -43,8 +49,9 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "Add a user; the password comes from a no-echo prompt or --password-stdin",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.labUsers()
-			if err != nil {
+			// Everything is checked before the lab's directory is made: a
+			// rejected add writes nothing.
+			if _, err := a.loadSpec(); err != nil {
 				return err
 			}
 			if err := users.CheckName(args[0]); err != nil {
@@ -53,6 +60,13 @@ func newUsersCmd(a *app) *cobra.Command {
 			pw, err := readPassword(cmd, fromStdin)
 			if err != nil {
 				return &exitError{exitUsage, err}
+			}
+			if err := users.CheckPassword(pw); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("user %s: %w", args[0], err)}
+			}
+			d, err := a.labUsers(true)
+			if err != nil {
+				return err
 			}
 			if err := d.Add(args[0], pw); err != nil {
 				var fe *users.FieldError
@@ -71,7 +85,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.labUsers()
+			d, err := a.labUsers(false)
 			if err != nil {
 				return err
 			}
@@ -90,7 +104,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		Short: "List the users, one per line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.labUsers()
+			d, err := a.labUsers(false)
 			if err != nil {
 				return err
 			}
