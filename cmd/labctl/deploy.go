@@ -293,10 +293,12 @@ func newCheckCmd(a *app) *cobra.Command {
 			if len(st.Guests) == 0 {
 				return &exitError{exitFail, fmt.Errorf("lab %s has no guests: run labctl deploy", spec.Lab)}
 			}
-			reports, err := a.check(cmd.Context(), spec, st.Guests, user, password)
+			running, missing := splitDeclared(spec, st.Guests)
+			reports, err := a.check(cmd.Context(), spec, running, user, password)
 			if err != nil {
 				return err
 			}
+			reports = append(reports, missing...)
 			if junit != "" {
 				f, err := os.Create(junit)
 				if err != nil {
@@ -338,6 +340,50 @@ func (a *app) check(ctx context.Context, spec provision.Spec, guests []provision
 		reports = append(reports, rep)
 	}
 	return reports, nil
+}
+
+// splitDeclared sorts the spec's declared guests (<name>-1 … <name>-N)
+// into those running, to probe, and a failed report for each one absent
+// or not running: a guest the spec declares and nobody serves is a
+// failure, not a smaller green run. Running guests the spec no longer
+// declares are still probed (they answer on the lab's bridge).
+func splitDeclared(spec provision.Spec, guests []provision.GuestStatus) ([]provision.GuestStatus, []check.Report) {
+	byName := make(map[string]provision.GuestStatus, len(guests))
+	for _, g := range guests {
+		byName[g.Name] = g
+	}
+	declared := make(map[string]bool, spec.Guests.Replicas)
+	var running []provision.GuestStatus
+	var missing []check.Report
+	for i := 1; i <= spec.Guests.Replicas; i++ {
+		name := fmt.Sprintf("%s-%d", spec.Guests.Name, i)
+		declared[name] = true
+		g, ok := byName[name]
+		if ok && g.State == "running" {
+			running = append(running, g)
+			continue
+		}
+		got := "absent"
+		if ok {
+			got = g.State
+			if got == "" {
+				got = "unknown"
+			}
+		}
+		missing = append(missing, check.Report{
+			Guest: name, URL: g.URL, Failed: 1,
+			Results: []check.Result{{
+				Name: "running", Request: "status", Expected: "running", Got: got,
+				Error: fmt.Sprintf("guest %s is declared by the spec but %s", name, got),
+			}},
+		})
+	}
+	for _, g := range guests {
+		if !declared[g.Name] && g.State == "running" {
+			running = append(running, g)
+		}
+	}
+	return running, missing
 }
 
 func (a *app) printCheck(w io.Writer, reports []check.Report) error {
