@@ -52,6 +52,8 @@ type Manager struct {
 	log  *slog.Logger
 }
 
+var _ VBox = (*Manager)(nil)
+
 // New returns a Manager running path through run; an empty path is
 // VBoxManage where Vagrant would find it (FindVBoxManage: PATH, and on
 // Windows VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH), else "VBoxManage".
