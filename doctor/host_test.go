@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/vmctl/vbox"
+	"github.com/labctl/labctl/vmctl/vbox/vboxtest"
 )
 
 const vm = "labctl-dom0"
@@ -46,14 +46,14 @@ func (f fakeNet) Routes(ctx context.Context) ([]Route, error) {
 
 // scenario is a healthy lab that each case breaks in one place.
 type scenario struct {
-	fake      *vbox.Fake
+	fake      *vboxtest.Fake
 	conf      string // networks.conf content; "" = absent
 	routeFile string
 }
 
 func healthy(t *testing.T) *scenario {
 	return &scenario{
-		fake: &vbox.Fake{
+		fake: &vboxtest.Fake{
 			VersionOut:      vboxFixture(t, "version-7.0.14-constructed.txt"),
 			MachineReadable: map[string]string{vm: vboxFixture(t, "showvminfo-machinereadable-constructed-dom0.txt")},
 			Human:           map[string]string{vm: vboxFixture(t, "showvminfo-human-constructed-dom0-allow-all.txt")},

@@ -15,18 +15,14 @@ type Sysctl interface {
 	Set(key, value string) error
 }
 
-// ProcSys is the real Sysctl over a /proc/sys tree (Root "" = /proc/sys).
-type ProcSys struct{ Root string }
+// ProcSys is the real Sysctl over /proc/sys.
+type ProcSys struct{}
 
 func (p ProcSys) path(key string) (string, error) {
 	if key == "" || strings.Contains(key, "..") || strings.ContainsAny(key, "/\x00") {
 		return "", fmt.Errorf("sysctl key %q: expected a dotted name like net.ipv4.ip_forward", key)
 	}
-	root := p.Root
-	if root == "" {
-		root = "/proc/sys"
-	}
-	return filepath.Join(root, strings.ReplaceAll(key, ".", "/")), nil
+	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")), nil
 }
 
 // Get returns the value without its trailing newline.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/labctl/labctl/vmctl/xen"
-	"os"
 	"strings"
 	"time"
 )
@@ -143,7 +142,7 @@ func Run(ctx context.Context, steps []Step, mode Mode, emit func(StepResult)) ([
 	for i := range done {
 		done[i] = make(chan struct{})
 	}
-	delay := testStepDelay()
+	delay := TestStepDelay
 	for i, s := range steps {
 		deps := make([]int, 0, i)
 		if s.After == nil {
@@ -193,12 +192,11 @@ func Run(ctx context.Context, steps []Step, mode Mode, emit func(StepResult)) ([
 	return out, firstErr
 }
 
-// testStepDelay lets the crash test kill provision between steps
-// deterministically (LABCTL_TEST_STEP_DELAY=200ms). Never set in use.
-func testStepDelay() time.Duration {
-	d, _ := time.ParseDuration(os.Getenv("LABCTL_TEST_STEP_DELAY"))
-	return d
-}
+// TestStepDelay is a test-only hook: a pause after each step, so the crash
+// test can kill provision between steps deterministically. Only
+// cmd/labctl's TestMain sets it (from LABCTL_TEST_STEP_DELAY, in the test
+// binary run as the CLI); shipped labctl never reads the environment for it.
+var TestStepDelay time.Duration
 
 func runStep(ctx context.Context, s Step, mode Mode) (r StepResult) {
 	start := time.Now()

@@ -334,16 +334,6 @@ func (j *Journal) List() []Entry {
 	return append([]Entry(nil), j.Entries...)
 }
 
-// Find returns the first entry matching kind and pred.
-func (j *Journal) Find(kind string, pred func(Entry) bool) (Entry, bool) {
-	for _, x := range j.List() {
-		if x.Kind == kind && (pred == nil || pred(x)) {
-			return x, true
-		}
-	}
-	return Entry{}, false
-}
-
 // Record appends the entries whose objects are not recorded yet, in one
 // write, before returning: only then may the changes happen.
 func (j *Journal) Record(es ...Entry) error {
@@ -372,9 +362,6 @@ func (j *Journal) Forget(e Entry) error {
 	j.drop(e)
 	return j.append([]journalLine{{Forget: &e}})
 }
-
-// Empty reports whether nothing is recorded.
-func (j *Journal) Empty() bool { return len(j.Entries) == 0 }
 
 // Remove deletes the journal file (after a complete teardown).
 func (j *Journal) Remove() error {

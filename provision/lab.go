@@ -26,11 +26,6 @@ type Options struct {
 	StateRoot string // DefaultStateRoot when empty
 	Log       *slog.Logger
 	NoResolv  bool
-	// IPT and Sysctl replace the real tools (tests); nil means real.
-	IPT    netsetup.IPTables
-	Sysctl netsetup.Sysctl
-	// Runtime boots guests; nil means the spec's (process only, for now).
-	Runtime vmctl.Runtime
 	// Enter, when set, runs f on an OS thread inside dom0's network
 	// namespace: labctl itself runs in another one (the sim's host side)
 	// and enters dom0 for each step instead of starting an agent there.
@@ -179,7 +174,7 @@ func Open(o Options) (*Dom0, func(), error) {
 		}
 	}
 	d := &Dom0{
-		Spec: o.Spec, Sysctl: o.Sysctl, IPT: o.IPT, StateDir: dir,
+		Spec: o.Spec, Sysctl: netsetup.ProcSys{}, IPT: netsetup.NewSystem(), StateDir: dir,
 		Log: o.Log, NoResolv: o.NoResolv, enter: o.Enter, readOnly: o.ReadOnly,
 	}
 	// The journal is stamped with dom0's namespace, and netlink sockets
@@ -197,21 +192,12 @@ func Open(o Options) (*Dom0, func(), error) {
 		unlock()
 		return nil, nil, err
 	}
-	if d.Sysctl == nil {
-		d.Sysctl = netsetup.ProcSys{}
-	}
-	if d.IPT == nil {
-		d.IPT = netsetup.NewSystem()
-	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	xr := xen.New(nil, nil, d.Log)
 	xr.XL = o.Spec.Xen.XL
 	d.Runtimes = map[string]vmctl.Runtime{"process": &vmctl.Process{Log: d.Log}, "xen": xr}
-	if o.Runtime != nil {
-		d.Runtimes[o.Runtime.Name()] = o.Runtime
-	}
 	return d, func() { d.NL.Close(); unlock() }, nil
 }
 

@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/provision"
 )
 
 // The test binary doubles as labctl: when LABCTL_TEST_AS_CLI is set it
@@ -15,6 +17,10 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeXLMain(os.Args[1:]))
 	}
 	if os.Getenv("LABCTL_TEST_AS_CLI") == "1" {
+		// The crash test's pause between steps (provision.TestStepDelay).
+		if d, err := time.ParseDuration(os.Getenv("LABCTL_TEST_STEP_DELAY")); err == nil {
+			provision.TestStepDelay = d
+		}
 		main()
 		return
 	}

@@ -52,6 +52,8 @@ type Manager struct {
 	log  *slog.Logger
 }
 
+var _ VBox = (*Manager)(nil)
+
 // New returns a Manager running path through run; an empty path is
 // VBoxManage where Vagrant would find it (FindVBoxManage: PATH, and on
 // Windows VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH), else "VBoxManage".
@@ -145,85 +147,4 @@ func (m *Manager) DHCPServers(ctx context.Context) ([]DHCPServer, error) {
 		return nil, err
 	}
 	return ParseDHCPServers(out)
-}
-
-// Fake is an in-memory VBox holding raw VBoxManage outputs (typically
-// recorded fixtures) and parsing them with the real parsers, so a test of
-// a consumer also exercises the parsing. A missing VM yields ErrVMNotFound;
-// Err fails the named method ("Version", "ShowVMInfo", "NICLines",
-// "HostOnlyIfs", "HostOnlyNets", "DHCPServers").
-type Fake struct {
-	VersionOut      string
-	MachineReadable map[string]string // VM name -> --machinereadable output
-	Human           map[string]string // VM name -> human-readable output
-	HostOnlyIfsOut  string
-	HostOnlyNetsOut string
-	DHCPServersOut  string
-	Err             map[string]error
-}
-
-var _ VBox = (*Fake)(nil)
-var _ VBox = (*Manager)(nil)
-
-func (f *Fake) fail(method string) error {
-	if err := f.Err[method]; err != nil {
-		return fmt.Errorf("fake VBoxManage %s: %w", method, err)
-	}
-	return nil
-}
-
-// Version parses VersionOut.
-func (f *Fake) Version(context.Context) (Version, error) {
-	if err := f.fail("Version"); err != nil {
-		return Version{}, err
-	}
-	return ParseVersion(f.VersionOut)
-}
-
-// ShowVMInfo parses MachineReadable[vm].
-func (f *Fake) ShowVMInfo(_ context.Context, vm string) (MachineInfo, error) {
-	if err := f.fail("ShowVMInfo"); err != nil {
-		return MachineInfo{}, err
-	}
-	out, ok := f.MachineReadable[vm]
-	if !ok {
-		return MachineInfo{}, fmt.Errorf("showvminfo %q: %w", vm, ErrVMNotFound)
-	}
-	return ParseMachineReadable(out)
-}
-
-// NICLines parses Human[vm].
-func (f *Fake) NICLines(_ context.Context, vm string) ([]NICLine, error) {
-	if err := f.fail("NICLines"); err != nil {
-		return nil, err
-	}
-	out, ok := f.Human[vm]
-	if !ok {
-		return nil, fmt.Errorf("showvminfo %q: %w", vm, ErrVMNotFound)
-	}
-	return ParseNICLines(out)
-}
-
-// HostOnlyIfs parses HostOnlyIfsOut.
-func (f *Fake) HostOnlyIfs(context.Context) ([]HostOnlyIf, error) {
-	if err := f.fail("HostOnlyIfs"); err != nil {
-		return nil, err
-	}
-	return ParseHostOnlyIfs(f.HostOnlyIfsOut)
-}
-
-// HostOnlyNets parses HostOnlyNetsOut.
-func (f *Fake) HostOnlyNets(context.Context) ([]HostOnlyNet, error) {
-	if err := f.fail("HostOnlyNets"); err != nil {
-		return nil, err
-	}
-	return ParseHostOnlyNets(f.HostOnlyNetsOut)
-}
-
-// DHCPServers parses DHCPServersOut.
-func (f *Fake) DHCPServers(context.Context) ([]DHCPServer, error) {
-	if err := f.fail("DHCPServers"); err != nil {
-		return nil, err
-	}
-	return ParseDHCPServers(f.DHCPServersOut)
 }

@@ -86,28 +86,6 @@ func TestManager(t *testing.T) {
 	}
 }
 
-func TestFake(t *testing.T) {
-	ctx := context.Background()
-	f := &Fake{
-		VersionOut:      "7.0.14r161095\n",
-		MachineReadable: map[string]string{"dom0": readFixture(t, "showvminfo-machinereadable-constructed-dom0.txt")},
-		Human:           map[string]string{"dom0": readFixture(t, "showvminfo-human-constructed-dom0-allow-all.txt")},
-		Err:             map[string]error{"DHCPServers": errors.New("boom")},
-	}
-	if _, err := f.ShowVMInfo(ctx, "other"); !errors.Is(err, ErrVMNotFound) {
-		t.Errorf("unknown VM: %v", err)
-	}
-	if _, err := f.NICLines(ctx, "other"); !errors.Is(err, ErrVMNotFound) {
-		t.Errorf("unknown VM: %v", err)
-	}
-	if _, err := f.DHCPServers(ctx); err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Errorf("injected error: %v", err)
-	}
-	if v, err := f.Version(ctx); err != nil || !v.RestrictsHostOnlyRanges() {
-		t.Errorf("Version = %v, %v", v, err)
-	}
-}
-
 func TestExecRunner(t *testing.T) {
 	// The real runner must hand back stdout and stderr separately.
 	sh, err := exec.LookPath("sh")
