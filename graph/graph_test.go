@@ -59,7 +59,7 @@ var cases = []struct {
 		g := in.Status.Guests[0]
 		g.Name, g.MAC, g.IP, g.State, g.Healthy, g.Port = "auth-2", "00:16:3e:11:22:33", "192.168.77.4", "stopped", false, ""
 		in.Status.Guests = append(in.Status.Guests, g)
-		in.Status.Steps = append(in.Status.Steps, provision.StepResult{Step: "guest auth-2", Status: "planned", Items: []provision.Item{
+		in.Status.Steps = append(in.Status.Steps, provision.StepResult{Step: provision.GuestStep("auth-2"), Status: "planned", Items: []provision.Item{
 			{Name: "state", Desired: "running", Observed: "stopped"},
 			{Name: "lease", Desired: "192.168.77.4", Observed: "none"}}})
 		in.Spec.Network.NAT = true

@@ -158,13 +158,13 @@ func Build(in Input) Graph {
 		}
 		b.add(pn)
 
-		lease := b.observed("guest "+gs.Name, "lease")
+		lease := b.observed(provision.GuestStep(gs.Name), "lease")
 		fromHost := b.hostProbe(gs)
 		g := Node{ID: GuestNodeID(gs.Name), Kind: KindGuest, Cluster: "guests",
 			Lines: []string{gs.Name, gs.MAC, "lease " + lease, gs.State,
 				"from dom0: " + healthy(gs.Healthy), "from host: " + fromHost}}
 		g.Problem = !gs.Healthy || gs.State != "running" || fromHost != "ok"
-		b.items(&g, "guest "+gs.Name)
+		b.items(&g, provision.GuestStep(gs.Name))
 		b.findings(&g, doctor.LayerGuest, gs.Name, nil)
 		b.add(g)
 		b.edge(br.ID, pn.ID, "", br.Problem || pn.Problem)

@@ -192,7 +192,7 @@ func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 	})
 	for _, g := range want {
 		steps = append(steps, Step{
-			Name: "guest " + g.Name, After: guestAfter,
+			Name: GuestStep(g.Name), After: guestAfter,
 			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan) },
 			Apply:   func(ctx context.Context, _ []Item) error { return d.applyGuest(ctx, g) },
 		})

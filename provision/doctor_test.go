@@ -38,11 +38,11 @@ func (s *streamTransport) Close() error                                         
 func TestCallDoctor(t *testing.T) {
 	stream := strings.Join([]string{
 		`sudo: a stray line from a wrapper`,
-		`{"schema":1,"type":"finding","finding":{"layer":"dom0","check":"bridge","status":"fail","detail":"br0 does not exist","meaning":"m","fix":"labctl provision"}}`,
-		`{"schema":1,"type":"finding","finding":{"layer":"guest","check":"lease","subject":"auth-1","status":"ok","detail":"leased"}}`,
-		`{"schema":1,"type":"step","step":{"step":"x","status":"ok","items":[],"elapsed_ms":0}}`,
-		`{"schema":1,"type":"finding"}`,
-		`{"schema":1,"type":"result","result":{"schema":1,"command":"doctor","lab":"mirage","ok":false,"changed":false,"steps":[],"error":"1 checks failed: dom0/bridge",` +
+		`{"schema":2,"type":"finding","finding":{"layer":"dom0","check":"bridge","status":"fail","detail":"br0 does not exist","meaning":"m","fix":"labctl provision"}}`,
+		`{"schema":2,"type":"finding","finding":{"layer":"guest","check":"lease","subject":"auth-1","status":"ok","detail":"leased"}}`,
+		`{"schema":2,"type":"step","step":{"step":"x","status":"ok","items":[],"elapsed_ms":0}}`,
+		`{"schema":2,"type":"finding"}`,
+		`{"schema":2,"type":"result","result":{"schema":2,"command":"doctor","lab":"mirage","ok":false,"changed":false,"steps":[],"error":"1 checks failed: dom0/bridge",` +
 			`"guests":[{"name":"auth-1","mac":"00:16:3e:00:00:01","ip":"192.168.77.3","url":"http://192.168.77.3:8088/","state":"running","healthy":true}]}}`,
 		``,
 	}, "\n")

@@ -11,7 +11,9 @@ import (
 
 // SchemaVersion is the version of every JSON document labctl prints
 // (provision, status, teardown results and agent events). See docs/json.md.
-const SchemaVersion = 1
+// 2: check's keys became name/ok/elapsed_ms/cases, step names lost their
+// space (guest:auth-1, undo:KIND).
+const SchemaVersion = 2
 
 // Status of a step.
 const (
@@ -53,6 +55,11 @@ type Step struct {
 	// Nil means every earlier step.
 	After []string
 }
+
+// GuestStep is the step that deploys (and status observes) one guest:
+// "guest:auth-1". Step names are FAMILY or FAMILY:SUBJECT, never with a
+// space, so a consumer splits on the first colon (docs/json.md).
+func GuestStep(guest string) string { return "guest:" + guest }
 
 // StepResult is what a step did.
 type StepResult struct {

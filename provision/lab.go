@@ -332,7 +332,7 @@ func (d *Dom0) guestStatuses(steps []StepResult) []GuestStatus {
 	for _, g := range gs {
 		st := GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(), State: "unknown", Port: ports.of(g.MAC)}
 		for _, s := range steps {
-			if s.Step != "guest "+g.Name {
+			if s.Step != GuestStep(g.Name) {
 				continue
 			}
 			for _, it := range s.Items {

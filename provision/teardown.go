@@ -24,7 +24,7 @@ func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResul
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		start := time.Now()
-		r := StepResult{Step: "undo " + e.Kind, Detail: e.String(), Status: StatusChanged}
+		r := StepResult{Step: "undo:" + e.Kind, Detail: e.String(), Status: StatusChanged, Items: []Item{}}
 		err := d.undo(ctx, e)
 		if err == nil {
 			err = d.Journal.Forget(e)

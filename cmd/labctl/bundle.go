@@ -41,11 +41,15 @@ withheld. The file list: docs/observe.md.`,
 			if err := a.writeBundle(cmd, spec, out); err != nil {
 				return &exitError{exitFail, err}
 			}
+			if a.jsonOut {
+				return writeJSON(cmd.OutOrStdout(), bundleDoc{Schema: provision.SchemaVersion, Command: "bundle", Lab: spec.Lab, Target: a.target, OK: true, Path: out})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
 			return nil
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "FILE.tar.gz to write (default: labctl-bundle-LAB-TIME.tar.gz here)")
 	return cmd
 }

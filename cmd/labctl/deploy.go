@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -168,6 +167,7 @@ func newDeployCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
@@ -208,6 +208,11 @@ func newDestroyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.jsonOut {
+				if err := writeJSON(cmd.OutOrStdout(), normalize(r)); err != nil {
+					return err
+				}
+			}
 			if !r.OK {
 				return &exitError{exitFail, fmt.Errorf("destroy %s: %s", args[0], r.Error)}
 			}
@@ -216,6 +221,7 @@ func newDestroyCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	return cmd
 }
 
@@ -312,10 +318,11 @@ func newCheckCmd(a *app) *cobra.Command {
 					return err
 				}
 			}
-			return a.printCheck(cmd.OutOrStdout(), reports)
+			return a.printCheck(cmd.OutOrStdout(), spec.Lab, reports)
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	addBundleOnFailure(cmd, a)
 	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE")
 	cmd.Flags().StringVar(&user, "user", "john", "a user the guests store")
@@ -386,17 +393,10 @@ func splitDeclared(spec provision.Spec, guests []provision.GuestStatus) ([]provi
 	return running, missing
 }
 
-func (a *app) printCheck(w io.Writer, reports []check.Report) error {
-	var failed []string
-	for _, r := range reports {
-		for _, f := range r.Failures() {
-			failed = append(failed, fmt.Sprintf("%s: %s: expected %s, got %s%s", r.Guest, f.Name, f.Expected, f.Got, errSuffix(f.Error)))
-		}
-	}
+func (a *app) printCheck(w io.Writer, lab string, reports []check.Report) error {
+	failed := checkFailures(reports)
 	if a.jsonOut {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"schema": provision.SchemaVersion, "command": "check", "ok": len(failed) == 0, "guests": reports}); err != nil {
+		if err := writeJSON(w, a.checkDoc(lab, reports, len(failed) == 0)); err != nil {
 			return err
 		}
 	} else {
@@ -407,6 +407,21 @@ func (a *app) printCheck(w io.Writer, reports []check.Report) error {
 		}
 		tw.Flush()
 	}
+	return checkFailed(failed)
+}
+
+// checkFailures lists each failed case of reports, one line each.
+func checkFailures(reports []check.Report) []string {
+	var failed []string
+	for _, r := range reports {
+		for _, f := range r.Failures() {
+			failed = append(failed, fmt.Sprintf("%s: %s: expected %s, got %s%s", r.Guest, f.Name, f.Expected, f.Got, errSuffix(f.Error)))
+		}
+	}
+	return failed
+}
+
+func checkFailed(failed []string) error {
 	if len(failed) > 0 {
 		return &exitError{exitFail, fmt.Errorf("check failed:\n  %s", strings.Join(failed, "\n  "))}
 	}

@@ -178,7 +178,7 @@ func TestKilledGuestRecovers(t *testing.T) {
 	}
 	found := false
 	for _, d := range st.Drift {
-		if strings.HasPrefix(d, "guest auth-1: state") {
+		if strings.HasPrefix(d, "guest:auth-1: state") {
 			found = true
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -70,6 +69,7 @@ when any finding fails. Every check: docs/doctor.md.`,
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	cmd.Flags().StringVar(&vm, "vm", envOr("LABCTL_VM_NAME", "labctl-dom0"),
 		"VirtualBox VM running dom0, for the host checks (vagrant target: read from .vagrant/ unless given) ($LABCTL_VM_NAME)")
 	return cmd
@@ -380,9 +380,10 @@ func completeAll(fs []doctor.Finding, complete func(string) string) []doctor.Fin
 func (a *app) printDoctor(w io.Writer, spec provision.Spec, fs []doctor.Finding) error {
 	worst := doctor.Worst(fs)
 	if a.jsonOut {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doctorReport{Schema: provision.SchemaVersion, Command: "doctor", Lab: spec.Lab, Target: a.target,
+		if fs == nil {
+			fs = []doctor.Finding{} // [] never null (docs/json.md)
+		}
+		if err := writeJSON(w, doctorReport{Schema: provision.SchemaVersion, Command: "doctor", Lab: spec.Lab, Target: a.target,
 			OK: worst != doctor.StatusFail, Findings: fs}); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -26,7 +27,7 @@ func doctorOf(t *testing.T, out, errOut string) doctorReport {
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("doctor output is not JSON: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
-	if d.Schema != 1 || d.Command != "doctor" {
+	if d.Schema != provision.SchemaVersion || d.Command != "doctor" {
 		t.Fatalf("doctor report header: %+v", d)
 	}
 	return d

@@ -86,7 +86,7 @@ func newRoot() *cobra.Command {
 
 On any Linux machine, --target sim builds the same lab from network
 namespaces (sudo labctl up --target sim). Logs go to stderr, data to
-stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
+stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {

@@ -32,6 +32,7 @@ was there.`,
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	cmd.Flags().DurationVar(&a.remote.confirmTimeout, "confirm-timeout", 60*time.Second,
 		"remote targets: unless this labctl reaches dom0 over a new connection within this time after provision starts, dom0 undoes the run (commit-confirm; 0 turns it off)")
@@ -52,6 +53,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	return cmd
 }
 
@@ -69,5 +71,6 @@ func newTeardownCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	return cmd
 }

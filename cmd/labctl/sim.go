@@ -28,17 +28,30 @@ func newSimCmd(a *app) *cobra.Command {
 				return err
 			}
 			host, dom0, wan := vmctl.SimNames(spec.Lab)
-			fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: host %s (%s %s), dom0 %s (%s %s), wan %s\n",
-				spec.Lab, host, vmctl.SimHostIf, spec.Network.HostAddress, dom0, spec.Network.Uplink, spec.Network.Address, wan)
+			doc := simUpDoc{Schema: provision.SchemaVersion, Command: "sim up", Lab: spec.Lab, Target: targetSim, OK: true,
+				Sim:    provision.SimInfo{HostNetns: host, Dom0Netns: dom0, WANNetns: wan},
+				HostIf: vmctl.SimHostIf, HostAddress: spec.Network.HostAddress, Uplink: spec.Network.Uplink, Dom0Address: spec.Network.Address}
+			if !a.jsonOut {
+				fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: host %s (%s %s), dom0 %s (%s %s), wan %s\n",
+					spec.Lab, host, vmctl.SimHostIf, spec.Network.HostAddress, dom0, spec.Network.Uplink, spec.Network.Address, wan)
+			}
 			if sshd {
-				return a.simSSHD(cmd, spec)
+				d, err := a.simSSHD(cmd, spec)
+				if err != nil {
+					return err
+				}
+				doc.SSHD = &d
+			}
+			if a.jsonOut {
+				return writeJSON(cmd.OutOrStdout(), doc)
 			}
 			return nil
 		},
 	}
+	addJSONFlag(up, a)
 	up.Flags().BoolVar(&sshd, "sshd", false, "also run OpenSSH's sshd in <lab>-dom0 on dom0's address, with keys in <state-dir>/<lab>/ssh/ (the target for --target ssh://)")
 	cmd.AddCommand(up)
-	cmd.AddCommand(&cobra.Command{
+	down := &cobra.Command{
 		Use:   "down",
 		Short: "Remove every namespace, link and process of the simulated lab (stands in for vagrant destroy); idempotent",
 		Args:  cobra.NoArgs,
@@ -47,9 +60,11 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.simDown(cmd, spec, true)
+			return a.simDown(cmd, spec, "sim down", true)
 		},
-	})
+	}
+	addJSONFlag(down, a)
+	cmd.AddCommand(down)
 	return cmd
 }
 
@@ -64,7 +79,7 @@ func (a *app) simUp(cmd *cobra.Command, spec provision.Spec) error {
 // simDown destroys the lab's namespaces. The journal described a dom0
 // that no longer exists, so the lab's state goes with it; with keepUsers
 // the users directory (the user's data) stays.
-func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, keepUsers bool) error {
+func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, keepUsers bool) error {
 	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
 	}
@@ -77,28 +92,41 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, keepUsers bool) e
 	for _, p := range left {
 		a.log.Warn("left in the state directory: not labctl's", "path", p)
 	}
+	if a.jsonOut {
+		if left == nil {
+			left = []string{}
+		}
+		return writeJSON(cmd.OutOrStdout(), downDoc{Schema: provision.SchemaVersion, Command: command, Lab: spec.Lab,
+			Target: targetSim, OK: true, KeptUsers: keepUsers, Left: left})
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: removed\n", spec.Lab)
 	return nil
 }
 
-// simSSHD starts the simulated dom0's sshd and prints how to use it.
-func (a *app) simSSHD(cmd *cobra.Command, spec provision.Spec) error {
+// simSSHD starts the simulated dom0's sshd and prints how to use it
+// (without --json; with it the caller puts what it returns in sim up's
+// document).
+func (a *app) simSSHD(cmd *cobra.Command, spec provision.Spec) (sshdDoc, error) {
 	s := a.simSSHDFor(spec)
 	// The lab directory first, 0711 like provision makes it: MkdirAll
 	// of ssh/ alone would leave its parents 0700, closed to dnsmasq.
 	if _, err := provision.EnsureStateDir(a.stateRoot, spec.Lab); err != nil {
-		return &exitError{exitFail, fmt.Errorf("sim up --sshd: %w", err)}
+		return sshdDoc{}, &exitError{exitFail, fmt.Errorf("sim up --sshd: %w", err)}
 	}
 	pid, err := s.Up(cmd.Context())
 	if err != nil {
-		return &exitError{exitFail, fmt.Errorf("sim up --sshd: %w", err)}
+		return sshdDoc{}, &exitError{exitFail, fmt.Errorf("sim up --sshd: %w", err)}
+	}
+	d := sshdDoc{Target: s.Target(), PID: pid, Netns: s.Netns, Identity: s.IdentityPath(), KnownHosts: s.KnownHostsPath()}
+	if a.jsonOut {
+		return d, nil
 	}
 	host, _, _ := vmctl.SimNames(spec.Lab)
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "dom0 sshd: %s (pid %d, in %s)\n  identity:    %s\n  known_hosts: %s\n", s.Target(), pid, s.Netns, s.IdentityPath(), s.KnownHostsPath())
 	fmt.Fprintf(w, "  try: sudo ip netns exec %s labctl provision --lab %s --target %s --identity %s --known-hosts %s\n",
 		host, spec.Lab, s.Target(), s.IdentityPath(), s.KnownHostsPath())
-	return nil
+	return d, nil
 }
 
 // simSSHDFor is the lab's simulated sshd: on dom0's lab address, its

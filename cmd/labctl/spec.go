@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/spf13/cobra"
@@ -65,10 +66,18 @@ func newInitCmd(a *app) *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
+			if a.jsonOut {
+				abs, err := filepath.Abs(path)
+				if err != nil {
+					return fmt.Errorf("init: %s: %w", path, err)
+				}
+				return writeJSON(cmd.OutOrStdout(), initDoc{Schema: provision.SchemaVersion, Command: "init", OK: true, Path: abs})
+			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "wrote", path)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	addJSONFlag(cmd, a)
 	return cmd
 }

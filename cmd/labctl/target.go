@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,7 +59,6 @@ func addTargetFlags(cmd *cobra.Command, a *app) {
 	f := cmd.Flags()
 	f.StringVar(&a.target, "target", envOr("LABCTL_TARGET", targetLocal),
 		"where dom0 is: local (this machine), sim (the simulated lab), vagrant[=DIR] (the Vagrant VM of DIR, over SSH) or ssh://USER@HOST[:PORT] ($LABCTL_TARGET)")
-	f.BoolVar(&a.jsonOut, "json", false, "print the result as JSON (schema 1) on stdout")
 	addRemoteFlags(cmd, &a.remote)
 }
 
@@ -179,15 +177,13 @@ func (a *app) progress(w io.Writer) func(provision.StepResult) {
 // printResult writes the result to stdout: JSON, or a table of items.
 func (a *app) printResult(w io.Writer, r provision.Result) error {
 	if a.jsonOut {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, normalize(r))
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	if r.Command == "teardown" || r.Command == "destroy" {
 		fmt.Fprintln(tw, "UNDO\tSTATUS\tWHAT")
 		for _, s := range r.Steps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(s.Step, "undo "), s.Status, s.Detail)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(s.Step, "undo:"), s.Status, s.Detail)
 		}
 	} else {
 		fmt.Fprintln(tw, "STEP\tITEM\tDESIRED\tOBSERVED\tOK")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -92,15 +91,14 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	cmd.Flags().StringVar(&from, "from", "host", "where the probe starts: host or dom0")
 	return cmd
 }
 
 func (a *app) printTrace(w io.Writer, spec provision.Spec, r trace.Result) error {
 	if a.jsonOut {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(traceReport{Schema: provision.SchemaVersion, Command: "trace", Lab: spec.Lab, Result: r}); err != nil {
+		if err := writeJSON(w, traceReport{Schema: provision.SchemaVersion, Command: "trace", Lab: spec.Lab, Result: r}); err != nil {
 			return err
 		}
 	} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labctl/labctl/internal/labtest"
 	"github.com/labctl/labctl/internal/procs"
+	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/trace"
 	"github.com/labctl/labctl/vmctl"
 )
@@ -20,7 +21,7 @@ func runTrace(t *testing.T, l *labtest.Lab, spec string, extra ...string) (trace
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("trace output is not JSON (exit %d): %v\nstdout:\n%s\nstderr:\n%s", code, err, out, errOut)
 	}
-	if r.Schema != 1 || r.Command != "trace" || len(r.Hops) != len(trace.HopOrder) {
+	if r.Schema != provision.SchemaVersion || r.Command != "trace" || len(r.Hops) != len(trace.HopOrder) {
 		t.Fatalf("trace report header or hops: %+v", r)
 	}
 	for i, h := range r.Hops {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/spf13/cobra"
 )
@@ -34,6 +35,9 @@ func newUpCmd(a *app) *cobra.Command {
 				return err
 			}
 			if !r.OK {
+				if a.jsonOut {
+					return a.finishUp(cmd, spec, r, nil)
+				}
 				return a.finish(cmd, r)
 			}
 			// Check with a credential the lab really has: the demo user
@@ -47,10 +51,13 @@ func newUpCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.jsonOut {
+				return a.finishUp(cmd, spec, r, reports)
+			}
 			if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
 				return err
 			}
-			if err := a.printCheck(cmd.ErrOrStderr(), reports); err != nil {
+			if err := a.printCheck(cmd.ErrOrStderr(), spec.Lab, reports); err != nil {
 				return err
 			}
 			a.printTry(cmd.OutOrStdout(), spec, r)
@@ -60,6 +67,7 @@ func newUpCmd(a *app) *cobra.Command {
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	addBundleOnFailure(cmd, a)
 	return cmd
 }
@@ -77,10 +85,11 @@ func newDownCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.simDown(cmd, spec, false)
+			return a.simDown(cmd, spec, "down", false)
 		},
 	}
 	addTargetFlags(cmd, a)
+	addJSONFlag(cmd, a)
 	return cmd
 }
 
@@ -109,4 +118,28 @@ func (a *app) upCredentials(spec provision.Spec) (user, password string, err err
 	}
 	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; labctl curl --user U --password-stdin checks one", "lab", spec.Lab)
 	return user, "", nil
+}
+
+// finishUp prints up's one document, the deploy and (when it ran) the
+// check, and maps it to the exit code. The try: lines are for people
+// and stay out of it.
+func (a *app) finishUp(cmd *cobra.Command, spec provision.Spec, r provision.Result, reports []check.Report) error {
+	doc := upDoc{Schema: provision.SchemaVersion, Command: "up", Lab: spec.Lab, Target: a.target,
+		OK: r.OK, Error: r.Error, Sim: a.simInfo(spec), Deploy: normalize(r)}
+	var failed []string
+	if r.OK {
+		failed = checkFailures(reports)
+		c := a.checkDoc(spec.Lab, reports, len(failed) == 0)
+		doc.Check = &c
+		if len(failed) > 0 {
+			doc.OK, doc.Error = false, fmt.Sprintf("check: %d cases failed", len(failed))
+		}
+	}
+	if err := writeJSON(cmd.OutOrStdout(), doc); err != nil {
+		return err
+	}
+	if !r.OK {
+		return &exitError{exitFail, fmt.Errorf("%s: %s", r.Command, r.Error)}
+	}
+	return checkFailed(failed)
 }

@@ -112,12 +112,23 @@ func newUsersCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.jsonOut {
+				spec, err := a.loadSpec()
+				if err != nil {
+					return err
+				}
+				if names == nil {
+					names = []string{}
+				}
+				return writeJSON(cmd.OutOrStdout(), usersDoc{Schema: provision.SchemaVersion, Command: "users list", Lab: spec.Lab, OK: true, Users: names})
+			}
 			for _, n := range names {
 				fmt.Fprintln(cmd.OutOrStdout(), n)
 			}
 			return nil
 		},
 	}
+	addJSONFlag(list, a)
 	cmd.AddCommand(add, remove, list)
 	return cmd
 }

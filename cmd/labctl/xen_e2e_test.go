@@ -94,7 +94,7 @@ func TestXenRuntimeOnSim(t *testing.T) {
 	labtest.Exec(t, l.Dom0NS(), xl, "destroy", "auth-1")
 	labtest.Exec(t, l.Dom0NS(), xl, "create", edited)
 	st, code := statusJSON(t, l, "-f", spec)
-	if code != exitDrift || !strings.Contains(strings.Join(st.Drift, "\n"), "guest auth-1: live config: want as rendered, have memory") {
+	if code != exitDrift || !strings.Contains(strings.Join(st.Drift, "\n"), "guest:auth-1: live config: want as rendered, have memory") {
 		t.Fatalf("status after a hand-made domain: exit %d drift %v", code, st.Drift)
 	}
 	if r3 := deployJSON(t, l, "-f", spec); !r3.Changed || !r3.Guests[0].Healthy {

@@ -34,27 +34,30 @@ type Case struct {
 }
 
 // Result is one case's outcome; JSON-friendly, and free of passwords.
+// The JSON keys are the ones every labctl document uses (name, ok,
+// elapsed_ms; docs/json.md, schema 2), not the Go names.
 type Result struct {
 	Name       string        `json:"name"`
-	Pass       bool          `json:"pass"`
+	Pass       bool          `json:"ok"`
 	Request    string        `json:"request"` // method and target, password values redacted
 	Expected   string        `json:"expected"`
 	Got        string        `json:"got"`
 	Error      string        `json:"error,omitempty"`
-	DurationMS float64       `json:"duration_ms"`
+	DurationMS float64       `json:"elapsed_ms"`
 	Duration   time.Duration `json:"-"`
 }
 
-// Report is one guest's results.
+// Report is one guest's results. Started is absent for a guest that was
+// never probed (declared but not running).
 type Report struct {
-	Guest      string    `json:"guest"`
+	Guest      string    `json:"name"`
 	URL        string    `json:"url"`
-	Pass       bool      `json:"pass"`
+	Pass       bool      `json:"ok"`
 	Passed     int       `json:"passed"`
 	Failed     int       `json:"failed"`
-	Started    time.Time `json:"started"`
-	DurationMS float64   `json:"duration_ms"`
-	Results    []Result  `json:"results"`
+	Started    time.Time `json:"started,omitzero"`
+	DurationMS float64   `json:"elapsed_ms"`
+	Results    []Result  `json:"cases"`
 }
 
 // Failures returns the failed results.
