@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/internal/labtest"
+)
+
+// Issue 12 "Done when": every verb with --json, against the sim, prints
+// exactly one document on stdout that docs/schema/ accepts. Human lines
+// (try:, "destroyed", "wrote") are not on stdout.
+func TestJSONContract(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := labtest.New(t, "lj", exe, "LABCTL_TEST_AS_CLI=1")
+	// Two guests, so that with one destroyed check still has one to probe
+	// and reports the other as a failed case.
+	spec := fastSpec(t, "guests:\n  replicas: 2\n")
+	dir := t.TempDir()
+	sim := []string{"--target", "sim", "-f", spec}
+	tests := []struct {
+		name string
+		args []string
+		kind string
+		code int      // the exit code expected
+		want []string // fragments the document holds (not the schema's job)
+	}{
+		{"init", []string{"init", "-f", filepath.Join(dir, "lab.yaml")}, "init", 0, []string{`"path": "` + filepath.Join(dir, "lab.yaml")}},
+		{"sim up", []string{"sim", "up", "-f", spec}, "sim-up", 0, []string{`"dom0_netns": "` + l.Dom0NS()}},
+		{"status before provision", append([]string{"status"}, sim...), "result", exitDrift, []string{`"error": "drift"`}},
+		{"provision --plan", append([]string{"provision", "--plan"}, sim...), "result", 0, []string{`"plan": true`}},
+		{"provision", append([]string{"provision"}, sim...), "result", 0, []string{`"changed": true`}},
+		{"users list", []string{"users", "list", "-f", spec}, "users-list", 0, []string{`"users": []`}},
+		{"deploy", append([]string{"deploy"}, sim...), "result", 0, []string{`"step": "guest:auth-1"`, `"step": "pins"`, `"step": "prune"`, `"host_probe": "ok"`}},
+		{"users list after deploy", []string{"users", "list", "-f", spec}, "users-list", 0, []string{`"john"`}},
+		{"status", append([]string{"status"}, sim...), "result", 0, []string{`"state": "running"`}},
+		{"check", append([]string{"check"}, sim...), "check", 0, []string{`"name": "auth-1"`, `"elapsed_ms"`, `"cases"`}},
+		{"doctor", append([]string{"doctor"}, sim...), "doctor", 0, []string{`"findings"`}},
+		{"bundle", append([]string{"bundle", "-o", filepath.Join(dir, "b.tar.gz")}, sim...), "bundle", 0, []string{`"path"`}},
+		{"destroy", append([]string{"destroy", "auth-2"}, sim...), "result", 0, []string{`"command": "destroy"`}},
+		{"check with auth-2 destroyed", append([]string{"check"}, sim...), "check", exitFail, []string{`"name": "running"`, `"ok": false`}},
+		{"up", append([]string{"up"}, sim...), "up", 0, []string{`"command": "up"`, `"deploy": {`, `"check": {`}},
+		{"teardown", append([]string{"teardown"}, sim...), "result", 0, []string{`"step": "undo:`}},
+		{"down", append([]string{"down"}, sim...), "down", 0, []string{`"kept_users": false`}},
+		{"sim up again", []string{"sim", "up", "-f", spec}, "sim-up", 0, nil},
+		{"sim down", []string{"sim", "down", "-f", spec}, "down", 0, []string{`"command": "sim down"`}},
+	}
+	for _, tt := range tests {
+		// Steps, not subtests to pick from: each builds on the last.
+		out, errOut, code := l.Run(append(tt.args, "--json")...)
+		if code != tt.code {
+			t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.name, code, tt.code, out, errOut)
+		}
+		if err := validateDocument(loadSchemas(t), tt.kind, out); err != nil {
+			t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", tt.name, err, out, errOut)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: stdout lacks %s:\n%s", tt.name, w, out)
+			}
+		}
+		if strings.Contains(out, "try:") {
+			t.Errorf("%s: human lines on stdout:\n%s", tt.name, out)
+		}
+	}
+}
