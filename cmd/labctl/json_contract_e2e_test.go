@@ -40,6 +40,7 @@ func TestJSONContract(t *testing.T) {
 		{"users list after deploy", []string{"users", "list", "-f", spec}, "users-list", 0, []string{`"john"`}},
 		{"status", append([]string{"status"}, sim...), "result", 0, []string{`"state": "running"`}},
 		{"check", append([]string{"check"}, sim...), "check", 0, []string{`"name": "auth-1"`, `"elapsed_ms"`, `"cases"`}},
+		{"trace", append([]string{"trace", "auth-1"}, sim...), "trace", 0, []string{`"guest": "auth-1"`, `"id": "http"`}},
 		{"doctor", append([]string{"doctor"}, sim...), "doctor", 0, []string{`"findings"`}},
 		{"bundle", append([]string{"bundle", "-o", filepath.Join(dir, "b.tar.gz")}, sim...), "bundle", 0, []string{`"path"`}},
 		{"destroy", append([]string{"destroy", "auth-2"}, sim...), "result", 0, []string{`"command": "destroy"`}},
@@ -50,9 +51,15 @@ func TestJSONContract(t *testing.T) {
 		{"sim up again", []string{"sim", "up", "-f", spec}, "sim-up", 0, nil},
 		{"sim down", []string{"sim", "down", "-f", spec}, "down", 0, []string{`"command": "sim down"`}},
 	}
+	ran := map[string]bool{}
 	for _, tt := range tests {
 		// Steps, not subtests to pick from: each builds on the last.
 		out, errOut, code := l.Run(append(tt.args, "--json")...)
+		verb := jsonVerb(tt.args)
+		if jsonVerbs[verb] != tt.kind {
+			t.Fatalf("%s: %s prints %q documents (jsonVerbs), the case says %q", tt.name, verb, jsonVerbs[verb], tt.kind)
+		}
+		ran[verb] = true
 		if code != tt.code {
 			t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.name, code, tt.code, out, errOut)
 		}
@@ -68,4 +75,17 @@ func TestJSONContract(t *testing.T) {
 			t.Errorf("%s: human lines on stdout:\n%s", tt.name, out)
 		}
 	}
+	for verb := range jsonVerbs {
+		if !ran[verb] {
+			t.Errorf("%s --json: not run by this test", verb)
+		}
+	}
+}
+
+// jsonVerb is the verb of a labctl command line: "users list", "check".
+func jsonVerb(args []string) string {
+	if len(args) > 1 && (args[0] == "sim" || args[0] == "users") {
+		return args[0] + " " + args[1]
+	}
+	return args[0]
 }

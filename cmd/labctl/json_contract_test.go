@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/provision"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/spf13/cobra"
 )
 
 // The --json contract (issue 12 items 2 and 3): every document labctl
@@ -22,6 +23,27 @@ import (
 // (required).
 
 const schemaDir = "../../docs/schema"
+
+// jsonVerbs is every verb that takes --json and the docs/schema file
+// (without .schema.json) its document follows. TestJSONVerbsCovered
+// keeps it equal to the command tree; TestJSONContract runs each.
+var jsonVerbs = map[string]string{
+	"init":       "init",
+	"sim up":     "sim-up",
+	"sim down":   "down",
+	"provision":  "result",
+	"status":     "result",
+	"teardown":   "result",
+	"deploy":     "result",
+	"destroy":    "result",
+	"check":      "check",
+	"up":         "up",
+	"down":       "down",
+	"users list": "users-list",
+	"doctor":     "doctor",
+	"trace":      "trace",
+	"bundle":     "bundle",
+}
 
 var (
 	schemasOnce sync.Once
@@ -125,6 +147,35 @@ func validateDocument(schemas map[string]*jsonschema.Schema, kind, stdout string
 		return fmt.Errorf("against docs/schema/%s.schema.json: %w", kind, err)
 	}
 	return nil
+}
+
+// Every verb with a --json flag has a schema and a place in the contract
+// test; a new one fails here until it has both.
+func TestJSONVerbsCovered(t *testing.T) {
+	s := loadSchemas(t)
+	seen := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Flags().Lookup("json") != nil {
+			verb := strings.TrimPrefix(c.CommandPath(), "labctl ")
+			seen[verb] = true
+			kind, ok := jsonVerbs[verb]
+			if !ok {
+				t.Errorf("%s takes --json but is not in jsonVerbs (json_contract_test.go) nor docs/json.md", verb)
+			} else if s[kind] == nil {
+				t.Errorf("%s: no docs/schema/%s.schema.json", verb, kind)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot())
+	for verb := range jsonVerbs {
+		if !seen[verb] {
+			t.Errorf("jsonVerbs lists %s, which takes no --json", verb)
+		}
+	}
 }
 
 // The schemas accept what labctl prints and refuse a document with a
