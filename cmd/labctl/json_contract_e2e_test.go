@@ -21,6 +21,7 @@ func TestJSONContract(t *testing.T) {
 	// Two guests, so that with one destroyed check still has one to probe
 	// and reports the other as a failed case.
 	spec := fastSpec(t, "guests:\n  replicas: 2\n")
+	xen := fastSpec(t, "guests:\n  runtime: xen\n")
 	dir := t.TempDir()
 	sim := []string{"--target", "sim", "-f", spec}
 	tests := []struct {
@@ -49,6 +50,11 @@ func TestJSONContract(t *testing.T) {
 		{"teardown", append([]string{"teardown"}, sim...), "result", 0, []string{`"step": "undo:`}},
 		{"down", append([]string{"down"}, sim...), "down", 0, []string{`"kept_users": false`}},
 		{"sim up again", []string{"sim", "up", "-f", spec}, "sim-up", 0, nil},
+		// The xen runtime where there is no Xen: the plan lists every
+		// command (xen_plans, items with ">="), and up fails in deploy's
+		// preflight, so its document has ok false and no check.
+		{"deploy --plan, xen", []string{"deploy", "--plan", "--target", "sim", "-f", xen}, "result", 0, []string{`"xen_plans"`, `"step": "xen"`, `">= `}},
+		{"up failing", []string{"up", "--target", "sim", "-f", xen}, "up", exitFail, []string{`"ok": false`, `"check": null`}},
 		{"sim down", []string{"sim", "down", "-f", spec}, "down", 0, []string{`"command": "sim down"`}},
 	}
 	ran := map[string]bool{}
