@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -242,6 +243,9 @@ follow: on every labctl command -f is --file, the lab spec.`,
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if follow && a.jsonOut {
+				return &exitError{exitUsage, errors.New("logs: --json and --follow: a stream is not one document; drop one")}
+			}
 			spec, err := a.loadSpec()
 			if err != nil {
 				return err
@@ -259,11 +263,20 @@ follow: on every labctl command -f is --file, the lab spec.`,
 				return attach.Follow(cmd.Context(), p, cmd.OutOrStdout(), false, 100*time.Millisecond)
 			}
 			defer f.Close()
+			if a.jsonOut {
+				b, err := io.ReadAll(f)
+				if err != nil {
+					return &exitError{exitFail, fmt.Errorf("console log %s: %w", p, err)}
+				}
+				return writeJSON(cmd.OutOrStdout(), logsDoc{Schema: provision.SchemaVersion, Command: "logs", Lab: spec.Lab,
+					OK: true, Guest: args[0], Path: p, Log: string(b)})
+			}
 			_, err = io.Copy(cmd.OutOrStdout(), f)
 			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "F", false, "keep printing what the guest appends (until Ctrl-C)")
+	addJSONFlag(cmd, a)
 	return cmd
 }
 

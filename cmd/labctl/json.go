@@ -146,3 +146,15 @@ type bundleDoc struct {
 	OK      bool   `json:"ok"`
 	Path    string `json:"path"`
 }
+
+// logsDoc is `logs GUEST --json` (not with --follow: a stream is not one
+// document). Log is the console log as written, invalid UTF-8 replaced.
+type logsDoc struct {
+	Schema  int    `json:"schema"`
+	Command string `json:"command"`
+	Lab     string `json:"lab"`
+	OK      bool   `json:"ok"`
+	Guest   string `json:"guest"`
+	Path    string `json:"path"`
+	Log     string `json:"log"`
+}

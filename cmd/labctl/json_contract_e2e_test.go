@@ -41,6 +41,7 @@ func TestJSONContract(t *testing.T) {
 		{"users list after deploy", []string{"users", "list", "-f", spec}, "users-list", 0, []string{`"john"`}},
 		{"status", append([]string{"status"}, sim...), "result", 0, []string{`"state": "running"`}},
 		{"check", append([]string{"check"}, sim...), "check", 0, []string{`"name": "auth-1"`, `"elapsed_ms"`, `"cases"`}},
+		{"logs", []string{"logs", "auth-1", "-f", spec}, "logs", 0, []string{`"guest": "auth-1"`, `"log": "`}},
 		{"trace", append([]string{"trace", "auth-1"}, sim...), "trace", 0, []string{`"guest": "auth-1"`, `"id": "http"`}},
 		{"doctor", append([]string{"doctor"}, sim...), "doctor", 0, []string{`"findings"`}},
 		{"bundle", append([]string{"bundle", "-o", filepath.Join(dir, "b.tar.gz")}, sim...), "bundle", 0, []string{`"path"`}},

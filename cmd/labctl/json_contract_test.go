@@ -43,6 +43,7 @@ var jsonVerbs = map[string]string{
 	"doctor":     "doctor",
 	"trace":      "trace",
 	"bundle":     "bundle",
+	"logs":       "logs",
 }
 
 var (
@@ -254,6 +255,32 @@ func TestJSONDocumentsOffline(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkDocument(t, tt.kind, b.String())
+		})
+	}
+}
+
+// logs --follow is a stream, not one document: asking for both is bad
+// usage (exit 2), refused before any lab is looked at.
+func TestLogsJSONFollowRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+	}{
+		{"json and follow", []string{"logs", "auth-1", "--json", "--follow"}, exitUsage},
+		{"json and -F", []string{"logs", "auth-1", "-F", "--json"}, exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := newRoot()
+			root.SetArgs(append(tt.args, "--state-dir", t.TempDir()))
+			root.SetOut(io.Discard)
+			root.SetErr(io.Discard)
+			err := root.Execute()
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != tt.wantCode || !strings.Contains(err.Error(), "--follow") {
+				t.Fatalf("labctl %v = %v, want exit %d naming --follow", tt.args, err, tt.wantCode)
+			}
 		})
 	}
 }
