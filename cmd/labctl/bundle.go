@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -147,15 +146,23 @@ func labNetns(lab string) *regexp.Regexp {
 func (a *app) bundleInput(cmd *cobra.Command, spec provision.Spec) (bundle.Input, func(), error) {
 	o := a.observe(cmd, spec)
 	reports := map[string][]byte{}
-	if b, err := json.MarshalIndent(o.status, "", "  "); err == nil {
+	// The same documents status --json and doctor --json print
+	// (docs/json.md), so the bundle's files validate against docs/schema.
+	var st bytes.Buffer
+	if err := writeJSON(&st, normalize(o.status)); err == nil {
 		if o.statusErr != nil {
 			reports["status.error.txt"] = []byte(o.statusErr.Error() + "\n")
 		}
-		reports["status.json"] = append(b, '\n')
+		reports["status.json"] = st.Bytes()
 	}
-	if b, err := json.MarshalIndent(doctorReport{Schema: provision.SchemaVersion, Command: "doctor", Lab: spec.Lab, Target: a.target,
-		OK: doctor.Worst(o.findings) != doctor.StatusFail, Findings: o.findings}, "", "  "); err == nil {
-		reports["doctor.json"] = append(b, '\n')
+	findings := o.findings
+	if findings == nil {
+		findings = []doctor.Finding{}
+	}
+	var doc bytes.Buffer
+	if err := writeJSON(&doc, doctorReport{Schema: provision.SchemaVersion, Command: "doctor", Lab: spec.Lab, Target: a.target,
+		OK: doctor.Worst(findings) != doctor.StatusFail, Findings: findings}); err == nil {
+		reports["doctor.json"] = doc.Bytes()
 	}
 	var svg bytes.Buffer
 	if err := graph.WriteSVG(cmd.Context(), &svg, graph.Build(o.graphInput(spec, a.target))); err != nil {

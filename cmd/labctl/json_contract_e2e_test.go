@@ -82,6 +82,13 @@ func TestJSONContract(t *testing.T) {
 			t.Errorf("%s: human lines on stdout:\n%s", tt.name, out)
 		}
 	}
+	// The bundle holds status --json and doctor --json: the same documents.
+	files, _ := readBundle(t, filepath.Join(dir, "b.tar.gz"))
+	for name, kind := range map[string]string{"status.json": "result", "doctor.json": "doctor"} {
+		if err := validateDocument(loadSchemas(t), kind, files[name]); err != nil {
+			t.Errorf("bundle's %s: %v\n%s", name, err, files[name])
+		}
+	}
 	for verb := range jsonVerbs {
 		if !ran[verb] {
 			t.Errorf("%s --json: not run by this test", verb)
