@@ -228,7 +228,8 @@ func resultDoc(t *testing.T, s provision.StepResult) string {
 }
 
 // The documents built without a lab (check's failed guest, a teardown's
-// undo steps, an empty users list) match their schema.
+// undo steps, an empty users list, sim up --sshd, which the contract test
+// does not run) match their schema.
 func TestJSONDocumentsOffline(t *testing.T) {
 	var spec provision.Spec
 	spec.Lab, spec.Guests.Name, spec.Guests.Replicas = "mirage", "auth", 2
@@ -246,6 +247,8 @@ func TestJSONDocumentsOffline(t *testing.T) {
 		{"up", upDoc{Schema: provision.SchemaVersion, Command: "up", Lab: "mirage", Target: "sim", Sim: a.simInfo(spec),
 			Deploy: normalize(provision.Result{Schema: provision.SchemaVersion, Command: "deploy", Lab: "mirage", Target: "sim"}), Error: "deploy: failed"}},
 		{"users-list", usersDoc{Schema: provision.SchemaVersion, Command: "users list", Lab: "mirage", OK: true, Users: []string{}}},
+		{"sim-up", simUpDoc{Schema: provision.SchemaVersion, Command: "sim up", Lab: "mirage", Target: "sim", OK: true, Sim: *a.simInfo(spec),
+			SSHD: &sshdDoc{Target: "ssh://root@192.168.77.2:22", PID: 1, Netns: "mirage-dom0", Identity: "/k", KnownHosts: "/kh"}}},
 		{"down", downDoc{Schema: provision.SchemaVersion, Command: "sim down", Lab: "mirage", Target: "sim", OK: true, KeptUsers: true, Left: []string{}}},
 	}
 	for _, tt := range tests {
