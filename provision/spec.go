@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -185,8 +186,63 @@ func cleanYAMLError(err error) string {
 	re := regexp.MustCompile(`field (\S+) not found in type provision\.(\w+)`)
 	return re.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := re.FindStringSubmatch(m)
+		if near := nearestKey(sub[1], sectionKeys(sub[2])); near != "" {
+			return fmt.Sprintf("unknown key %q in %s; did you mean %q?", sub[1], sectionName(sub[2]), near)
+		}
 		return fmt.Sprintf("unknown key %q in %s (see `labctl init` for the known keys)", sub[1], sectionName(sub[2]))
 	})
+}
+
+// sectionKeys lists the YAML keys of the spec section named by its Go
+// type, read from the struct tags so that it cannot drift from them.
+func sectionKeys(goType string) []string {
+	types := map[string]reflect.Type{
+		"Spec": reflect.TypeFor[Spec](), "Network": reflect.TypeFor[Network](), "DHCP": reflect.TypeFor[DHCP](),
+		"Guests": reflect.TypeFor[Guests](), "Users": reflect.TypeFor[Users](), "Xen": reflect.TypeFor[Xen](),
+	}
+	t, ok := types[goType]
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// nearestKey is the known key closest to typo, if close enough to be a
+// slip (as cobra suggests verbs: Levenshtein distance ≤ 2), else "".
+func nearestKey(typo string, keys []string) string {
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := levenshtein(strings.ToLower(typo), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // nameFields adds the field's path to yaml.v3's type errors, which name
