@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"github.com/labctl/labctl/provision"
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ func (a *app) loadSpec() (provision.Spec, error) {
 	return s, nil
 }
 
+// defaultLabLine is the default spec's own "lab:" line (the first key).
+var defaultLabLine = regexp.MustCompile(`(?m)^lab: .*$`)
+
 func newInitCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
@@ -47,6 +51,15 @@ func newInitCmd(a *app) *cobra.Command {
 			path := a.specFile
 			if path == "" {
 				path = "lab.yaml"
+			}
+			// --lab names the lab in the file written (it used to keep the
+			// default's "mirage"); checked the way the spec will be read.
+			content := provision.DefaultSpecYAML()
+			if a.lab != "" {
+				content = defaultLabLine.ReplaceAll(content, []byte("lab: "+a.lab))
+				if _, err := provision.ParseSpec(content, "--lab"); err != nil {
+					return &exitError{exitUsage, err}
+				}
 			}
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if force {
@@ -59,7 +72,7 @@ func newInitCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := f.Write(provision.DefaultSpecYAML()); err != nil {
+			if _, err := f.Write(content); err != nil {
 				f.Close()
 				return err
 			}
