@@ -134,6 +134,11 @@ const (
 // ErrDrift is returned by status when something differs from the spec.
 var ErrDrift = errors.New("drift")
 
+// ErrNotProvisioned is status's error when the lab differs from its spec
+// and labctl has nothing applied there (never provisioned, or torn
+// down): "drifted (12 items)" would send the user looking for a cause.
+var ErrNotProvisioned = errors.New("not provisioned")
+
 // Run executes steps: each once the steps it builds on succeeded, steps
 // that do not depend on each other concurrently. Results come back, and
 // emit (may be nil) sees them, in list order. A failed step stops every

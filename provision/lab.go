@@ -308,8 +308,25 @@ func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
 	if r.OK && len(r.Drift) > 0 {
 		r.OK = false
 		r.Error = ErrDrift.Error()
+		if !d.applied() {
+			r.Error = ErrNotProvisioned.Error()
+		}
 	}
 	return r
+}
+
+// applied says whether labctl has anything applied on dom0: a journal
+// entry, a deployed guest or the spec a provision wrote (teardown
+// removes all three).
+func (d *Dom0) applied() bool {
+	if len(d.Journal.List()) > 0 {
+		return true
+	}
+	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(d.StateDir, "spec.yaml"))
+	return err == nil
 }
 
 // TeardownResult undoes the journal and reports each undo.

@@ -33,7 +33,7 @@ func TestJSONContract(t *testing.T) {
 	}{
 		{"init", []string{"init", "-f", filepath.Join(dir, "lab.yaml")}, "init", 0, []string{`"path": "` + filepath.Join(dir, "lab.yaml")}},
 		{"sim up", []string{"sim", "up", "-f", spec}, "sim-up", 0, []string{`"dom0_netns": "` + l.Dom0NS()}},
-		{"status before provision", append([]string{"status"}, sim...), "result", exitDrift, []string{`"error": "drift"`}},
+		{"status before provision", append([]string{"status"}, sim...), "result", exitDrift, []string{`"error": "not provisioned"`}},
 		{"provision --plan", append([]string{"provision", "--plan"}, sim...), "result", 0, []string{`"plan": true`}},
 		{"provision", append([]string{"provision"}, sim...), "result", 0, []string{`"changed": true`}},
 		{"users list", []string{"users", "list", "-f", spec}, "users-list", 0, []string{`"users": []`}},

@@ -197,6 +197,11 @@ func TestTeardownRestoresSnapshot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(l.StateDir(), provision.JournalFile)); !os.IsNotExist(err) {
 		t.Errorf("journal left after teardown: %v", err)
 	}
+	// A torn-down lab is "not provisioned", not "drifted (N items)".
+	_, errOut, code := l.Run("status", "--target", "sim")
+	if code != exitDrift || !strings.Contains(errOut, "is not provisioned") {
+		t.Errorf("status after teardown: exit %d, want %d saying 'is not provisioned':\n%s", code, exitDrift, errOut)
+	}
 }
 
 // The spec is edited between provisions (range, lease, NAT off then on,

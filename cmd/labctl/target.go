@@ -237,6 +237,8 @@ func (a *app) finish(cmd *cobra.Command, r provision.Result) error {
 	switch {
 	case r.OK:
 		return nil
+	case r.Command == "status" && r.Error == provision.ErrNotProvisioned.Error():
+		return &exitError{exitDrift, fmt.Errorf("lab %s is not provisioned: labctl has nothing applied on dom0 (%d items differ from the spec); provision brings it up", r.Lab, len(r.Drift))}
 	case r.Command == "status" && r.Error == provision.ErrDrift.Error():
 		return &exitError{exitDrift, fmt.Errorf("lab %s has drifted from its spec (%d items)", r.Lab, len(r.Drift))}
 	default:
