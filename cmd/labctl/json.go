@@ -91,6 +91,8 @@ type downDoc struct {
 	OK      bool   `json:"ok"`
 	// KeptUsers: the lab's users directory stayed (sim down keeps it).
 	KeptUsers bool `json:"kept_users"`
+	// RemovedUsers: the users that went with the lab (down), by name.
+	RemovedUsers []string `json:"removed_users"`
 	// Left: paths in the state directory that were not labctl's, left
 	// where they are.
 	Left []string `json:"left"`

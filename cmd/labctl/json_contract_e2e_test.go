@@ -49,14 +49,14 @@ func TestJSONContract(t *testing.T) {
 		{"check with auth-2 destroyed", append([]string{"check"}, sim...), "check", exitFail, []string{`"name": "running"`, `"ok": false`}},
 		{"up", append([]string{"up"}, sim...), "up", 0, []string{`"command": "up"`, `"deploy": {`, `"check": {`}},
 		{"teardown", append([]string{"teardown"}, sim...), "result", 0, []string{`"step": "undo:`}},
-		{"down", append([]string{"down"}, sim...), "down", 0, []string{`"kept_users": false`}},
+		{"down", append([]string{"down"}, sim...), "down", 0, []string{`"kept_users": false`, `"removed_users": [`, `"john"`}},
 		{"sim up again", []string{"sim", "up", "-f", spec}, "sim-up", 0, nil},
 		// The xen runtime where there is no Xen: the plan lists every
 		// command (xen_plans, items with ">="), and up fails in deploy's
 		// preflight, so its document has ok false and no check.
 		{"deploy --plan, xen", []string{"deploy", "--plan", "--target", "sim", "-f", xen}, "result", 0, []string{`"xen_plans"`, `"step": "xen"`, `">= `}},
 		{"up failing", []string{"up", "--target", "sim", "-f", xen}, "up", exitFail, []string{`"ok": false`, `"check": null`}},
-		{"sim down", []string{"sim", "down", "-f", spec}, "down", 0, []string{`"command": "sim down"`}},
+		{"sim down", []string{"sim", "down", "-f", spec}, "down", 0, []string{`"command": "sim down"`, `"removed_users": []`}},
 	}
 	ran := map[string]bool{}
 	for _, tt := range tests {

@@ -249,7 +249,7 @@ func TestJSONDocumentsOffline(t *testing.T) {
 		{"users-list", usersDoc{Schema: provision.SchemaVersion, Command: "users list", Lab: "mirage", OK: true, Users: []string{}}},
 		{"sim-up", simUpDoc{Schema: provision.SchemaVersion, Command: "sim up", Lab: "mirage", Target: "sim", OK: true, Sim: *a.simInfo(spec),
 			SSHD: &sshdDoc{Target: "ssh://root@192.168.77.2:22", PID: 1, Netns: "mirage-dom0", Identity: "/k", KnownHosts: "/kh"}}},
-		{"down", downDoc{Schema: provision.SchemaVersion, Command: "sim down", Lab: "mirage", Target: "sim", OK: true, KeptUsers: true, Left: []string{}}},
+		{"down", downDoc{Schema: provision.SchemaVersion, Command: "sim down", Lab: "mirage", Target: "sim", OK: true, KeptUsers: true, RemovedUsers: []string{}, Left: []string{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/service/users"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/spf13/cobra"
 )
@@ -83,6 +85,12 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, k
 	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
 	}
+	// down takes the lab's users with it: say whom (issue 12), so that
+	// nobody learns it at the next deploy. sim down keeps them.
+	var gone []string
+	if !keepUsers {
+		gone, _ = users.Dir{Path: filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "users")}.List()
+	}
 	// Only what labctl made goes (issue 10 item 1): anything else in the
 	// directory is the user's, left where it is and named.
 	left, err := provision.RemoveState(a.stateRoot, spec.Lab, func(name string) bool { return keepUsers && name == "users" })
@@ -92,12 +100,18 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, k
 	for _, p := range left {
 		a.log.Warn("left in the state directory: not labctl's", "path", p)
 	}
+	if len(gone) > 0 {
+		a.log.Warn(fmt.Sprintf("removed the lab's %d users with it (labctl sim down keeps them)", len(gone)), "users", strings.Join(gone, ","))
+	}
 	if a.jsonOut {
 		if left == nil {
 			left = []string{}
 		}
+		if gone == nil {
+			gone = []string{}
+		}
 		return writeJSON(cmd.OutOrStdout(), downDoc{Schema: provision.SchemaVersion, Command: command, Lab: spec.Lab,
-			Target: targetSim, OK: true, KeptUsers: keepUsers, Left: left})
+			Target: targetSim, OK: true, KeptUsers: keepUsers, RemovedUsers: gone, Left: left})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: removed\n", spec.Lab)
 	return nil
