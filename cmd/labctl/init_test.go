@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/provision"
@@ -52,5 +53,24 @@ func TestInitLab(t *testing.T) {
 				t.Errorf("lab = %q, want %q", s.Lab, tc.want)
 			}
 		})
+	}
+}
+
+// users list of a lab labctl never saw fails naming it, and creates
+// nothing (it used to exit 0 and make the lab's directory).
+func TestUsersListUnknownLab(t *testing.T) {
+	root := t.TempDir()
+	cmd := newRoot()
+	cmd.SetArgs([]string{"users", "list", "--lab", "nosuchlab", "--state-dir", root})
+	err := cmd.ExecuteContext(context.Background())
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitFail {
+		t.Fatalf("err = %v, want exit %d", err, exitFail)
+	}
+	if !strings.Contains(err.Error(), "no lab nosuchlab") {
+		t.Errorf("err = %q, want it to name the lab", err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("users list wrote %v under %s", ents, root)
 	}
 }

@@ -108,6 +108,11 @@ func newUsersCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A lab labctl has never seen is an error, not an empty list:
+			// a typo in --lab would otherwise read as "no users" (issue 12).
+			if _, err := os.Stat(filepath.Dir(d.Path)); errors.Is(err, os.ErrNotExist) {
+				return &exitError{exitFail, fmt.Errorf("users list: no lab %s under %s (nothing provisioned, deployed or added there; users add creates it)", filepath.Base(filepath.Dir(d.Path)), a.stateRoot)}
+			}
 			names, err := d.List()
 			if err != nil {
 				return err
