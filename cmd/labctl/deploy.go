@@ -169,6 +169,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
+	addOutputFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")

@@ -72,6 +72,7 @@ type app struct {
 	stateRoot string
 	target    string
 	jsonOut   bool
+	output    outputMode // -o of provision, status, deploy, up (output.go)
 	verbose   bool
 	log       *slog.Logger
 	remote    remoteFlags // vagrant and ssh:// targets (remote.go)

@@ -33,6 +33,7 @@ was there.`,
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
+	addOutputFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	cmd.Flags().DurationVar(&a.remote.confirmTimeout, "confirm-timeout", 60*time.Second,
 		"remote targets: unless this labctl reaches dom0 over a new connection within this time after provision starts, dom0 undoes the run (commit-confirm; 0 turns it off)")
@@ -54,6 +55,7 @@ func newStatusCmd(a *app) *cobra.Command {
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
+	addOutputFlag(cmd, a)
 	return cmd
 }
 

@@ -101,7 +101,7 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, k
 		a.log.Warn("left in the state directory: not labctl's", "path", p)
 	}
 	if len(gone) > 0 {
-		a.log.Warn(fmt.Sprintf("removed the lab's %d users with it (labctl sim down keeps them)", len(gone)), "users", strings.Join(gone, ","))
+		a.log.Warn("the lab's users went with it (labctl sim down keeps them)", "users", strings.Join(gone, ","))
 	}
 	if a.jsonOut {
 		if left == nil {

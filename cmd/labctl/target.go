@@ -185,6 +185,9 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 		for _, s := range r.Steps {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(s.Step, "undo:"), s.Status, s.Detail)
 		}
+	} else if a.output != "wide" {
+		tw.Flush()
+		printStepSummary(w, r)
 	} else {
 		fmt.Fprintln(tw, "STEP\tITEM\tDESIRED\tOBSERVED\tOK")
 		for _, s := range r.Steps {
@@ -200,7 +203,11 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 	if len(r.Guests) > 0 {
 		fmt.Fprintln(tw, "\nGUEST\tMAC\tIP\tSTATE\tHEALTHY\tFROM HOST")
 		for _, g := range r.Guests {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", g.Name, g.MAC, g.IP, g.State, g.Healthy, g.HostProbe)
+			hp := g.HostProbe
+			if hp == "" {
+				hp = "-" // not probed by this command (status probes from dom0)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", g.Name, g.MAC, g.IP, g.State, g.Healthy, hp)
 		}
 	}
 	if err := tw.Flush(); err != nil {

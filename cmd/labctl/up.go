@@ -68,6 +68,7 @@ func newUpCmd(a *app) *cobra.Command {
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
+	addOutputFlag(cmd, a)
 	addBundleOnFailure(cmd, a)
 	return cmd
 }
