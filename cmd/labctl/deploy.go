@@ -127,7 +127,7 @@ func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provis
 }
 
 func newDeployCmd(a *app) *cobra.Command {
-	var plan bool
+	var plan, detailed bool
 	var replicas int
 	var runtime string
 	cmd := &cobra.Command{
@@ -135,6 +135,9 @@ func newDeployCmd(a *app) *cobra.Command {
 		Short: "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDetailedExitcode(detailed, plan); err != nil {
+				return err
+			}
 			spec, err := a.loadSpec()
 			if err != nil {
 				return err
@@ -164,11 +167,12 @@ func newDeployCmd(a *app) *cobra.Command {
 			if !a.jsonOut && !plan {
 				a.printTry(cmd.OutOrStdout(), spec, r)
 			}
-			return nil
+			return planExit(detailed, r)
 		},
 	}
 	addTargetFlags(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
+	addDetailedExitcode(cmd, &detailed)
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
 	return cmd
