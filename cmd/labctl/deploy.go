@@ -295,7 +295,7 @@ func newCheckCmd(a *app) *cobra.Command {
 				return err
 			}
 			if len(st.Guests) == 0 {
-				return &exitError{exitFail, fmt.Errorf("lab %s has no guests: run labctl deploy", spec.Lab)}
+				return &exitError{exitFail, fmt.Errorf("lab %s has no guests: run %s", spec.Lab, a.hint(cmd, spec.Lab, "deploy"))}
 			}
 			running, missing := splitDeclared(spec, st.Guests)
 			reports, err := a.check(cmd.Context(), spec, running, user, password)

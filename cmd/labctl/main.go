@@ -179,10 +179,15 @@ type app struct {
 	verbose   bool
 	log       *slog.Logger
 	remote    remoteFlags // vagrant and ssh:// targets (remote.go)
+	// cmd is the command running, for hints made where it is not at
+	// hand (openDom0).
+	cmd *cobra.Command
 }
 
-func newRoot() *cobra.Command {
-	a := &app{}
+func newRoot() *cobra.Command { return newRootFor(&app{}) }
+
+// newRootFor is the command tree sharing a, which tests inspect.
+func newRootFor(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "labctl",
 		Short: "Provision the MirageOS-on-Xen lab: dom0 networking, guests and their checks",
@@ -199,6 +204,7 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 				level = slog.LevelDebug
 			}
 			a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			a.cmd = cmd
 			return a.checkGlobalFlags(cmd)
 		},
 	}

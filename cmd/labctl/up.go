@@ -55,7 +55,7 @@ func newUpCmd(a *app) *cobra.Command {
 			}
 			a.printTry(cmd.OutOrStdout(), spec, r)
 			_, dom0, _ := vmctl.SimNames(spec.Lab)
-			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: labctl down --target sim --lab %s\n", dom0, spec.Lab)
+			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: %s\n", dom0, a.hint(cmd, spec.Lab, "down"))
 			return nil
 		},
 	}
@@ -107,6 +107,7 @@ func (a *app) upCredentials(spec provision.Spec) (user, password string, err err
 	if len(names) > 0 {
 		user = names[0]
 	}
-	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; labctl curl --user U --password-stdin checks one", "lab", spec.Lab)
+	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; "+
+		a.hint(a.cmd, spec.Lab, "curl GUEST")+" --user U --password-stdin checks one", "lab", spec.Lab)
 	return user, "", nil
 }
