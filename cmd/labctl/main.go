@@ -215,6 +215,7 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
 	root.AddCommand(
 		newInitCmd(a),
+		newValidateCmd(a),
 		newSimCmd(a),
 		newProvisionCmd(a),
 		newStatusCmd(a),
