@@ -216,6 +216,7 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 	root.AddCommand(
 		newInitCmd(a),
 		newValidateCmd(a),
+		newVersionCmd(a),
 		newSimCmd(a),
 		newProvisionCmd(a),
 		newStatusCmd(a),
@@ -237,6 +238,9 @@ stdout; --json prints machine-readable results (schema 1, docs/json.md).`,
 		newGraphCmd(a),
 		newBundleCmd(a),
 	)
+	// --version (root only) prints what `labctl version` prints.
+	root.Version = thisVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	usageErrors(root)
 	return root
 }
