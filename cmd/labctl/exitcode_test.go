@@ -205,4 +205,12 @@ func TestPlanDetailedExitcode(t *testing.T) {
 	if _, stderr, code := l.Run("provision", "--target", "sim", "--plan", "--detailed-exitcode"); code != exitOK {
 		t.Errorf("converged: plan --detailed-exitcode: exit %d, want 0\n%s", code, stderr)
 	}
+	// deploy likewise: its guests are still to start, then started.
+	if _, stderr, code := l.Run("deploy", "--target", "sim", "--plan", "--detailed-exitcode"); code != exitPlanChanges {
+		t.Errorf("deploy --plan --detailed-exitcode before deploy: exit %d, want %d\n%s", code, exitPlanChanges, stderr)
+	}
+	l.MustRun("deploy", "--target", "sim")
+	if _, stderr, code := l.Run("deploy", "--target", "sim", "--plan", "--detailed-exitcode"); code != exitOK {
+		t.Errorf("deploy --plan --detailed-exitcode after deploy: exit %d, want 0\n%s", code, stderr)
+	}
 }
