@@ -50,7 +50,9 @@ func (a *app) hintFlags(cmd *cobra.Command, lab, verb string) []string {
 	if cmd.Flag("target") != nil && a.target != "" {
 		add("target", a.target)
 	}
-	add("lab", lab)
+	if lab != "" { // unknown before the spec is read: the spec's then
+		add("lab", lab)
+	}
 	if f := cmd.Flag("file"); f != nil && f.Changed {
 		add("file", a.specFile)
 	}

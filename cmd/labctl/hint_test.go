@@ -32,6 +32,8 @@ func TestHint(t *testing.T) {
 			"labctl sim up --lab ux --state-dir /tmp/st"},
 		{"verb with an argument", "", []string{"up", "--target", "sim", "--lab", "ux"}, "curl GUEST",
 			"labctl curl GUEST --target sim --lab ux"},
+		{"no lab known yet", "", []string{"up", "--target", "local", "--state-dir", "/tmp/st"}, "teardown",
+			"labctl teardown --target local --state-dir /tmp/st"},
 		{"remote flags", "", []string{"provision", "--target", "ssh://u@h", "--lab", "ux", "--identity", "/k", "--known-hosts", "/kh"}, "deploy",
 			"labctl deploy --target ssh://u@h --lab ux --identity /k --known-hosts /kh"},
 		{"remote flags only where accepted", "", []string{"provision", "--target", "ssh://u@h", "--lab", "ux", "--identity", "/k"}, "sim up",
@@ -42,7 +44,7 @@ func TestHint(t *testing.T) {
 			a := &app{}
 			root := newRootFor(a)
 			var got string
-			hintOn(root, tc.args[0], func(cmd *cobra.Command) { got = a.hint(cmd, "ux", tc.verb) })
+			hintOn(root, tc.args[0], func(cmd *cobra.Command) { got = a.hint(cmd, a.lab, tc.verb) })
 			root.SetArgs(tc.args)
 			if err := root.ExecuteContext(context.Background()); err != nil {
 				t.Fatal(err)

@@ -19,7 +19,7 @@ func newUpCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
-				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then labctl provision)", a.target)}
+				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then %s)", a.target, a.hint(cmd, a.lab, "provision"))}
 			}
 			spec, err := a.loadSpec()
 			if err != nil {
@@ -71,7 +71,7 @@ func newDownCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
-				return &exitError{exitUsage, fmt.Errorf("--target %q: down removes the simulated lab; use --target sim (on a real dom0: labctl teardown)", a.target)}
+				return &exitError{exitUsage, fmt.Errorf("--target %q: down removes the simulated lab; use --target sim (on a real dom0: %s)", a.target, a.hint(cmd, a.lab, "teardown"))}
 			}
 			spec, err := a.loadSpec()
 			if err != nil {
