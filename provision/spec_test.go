@@ -3,6 +3,9 @@ package provision
 import (
 	"bytes"
 	"errors"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,5 +154,54 @@ func TestLoadSpecSizeCap(t *testing.T) {
 	}
 	if _, err := LoadSpec(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The spec is read with go.yaml.in/yaml/v3, the maintained successor of
+// the archived gopkg.in/yaml.v3 (issue 12): no package of labctl imports
+// the old path and go.mod does not require it (it may stay in go.sum as
+// a dependency's test dependency).
+func TestYAMLModule(t *testing.T) {
+	root := ".."
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if strings.Contains(line, "gopkg.in/yaml.v3") && !strings.Contains(line, "// indirect") {
+			t.Errorf("go.mod requires the archived module: %q", strings.TrimSpace(line))
+		}
+	}
+	fset := token.NewFileSet()
+	var readers int
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "fixtures") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			switch imp.Path.Value {
+			case `"gopkg.in/yaml.v3"`:
+				t.Errorf("%s imports gopkg.in/yaml.v3: use go.yaml.in/yaml/v3", path)
+			case `"go.yaml.in/yaml/v3"`:
+				readers++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readers == 0 {
+		t.Error("nothing imports go.yaml.in/yaml/v3: what reads the spec?")
 	}
 }

@@ -127,7 +127,7 @@ func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provis
 }
 
 func newDeployCmd(a *app) *cobra.Command {
-	var plan bool
+	var plan, detailed bool
 	var replicas int
 	var runtime string
 	cmd := &cobra.Command{
@@ -135,6 +135,9 @@ func newDeployCmd(a *app) *cobra.Command {
 		Short: "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDetailedExitcode(detailed, plan); err != nil {
+				return err
+			}
 			spec, err := a.loadSpec()
 			if err != nil {
 				return err
@@ -164,13 +167,14 @@ func newDeployCmd(a *app) *cobra.Command {
 			if !a.jsonOut && !plan {
 				a.printTry(cmd.OutOrStdout(), spec, r)
 			}
-			return nil
+			return planExit(detailed, r)
 		},
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
 	addOutputFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
+	addDetailedExitcode(cmd, &detailed)
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
 	return cmd
@@ -296,43 +300,44 @@ func newCheckCmd(a *app) *cobra.Command {
 		Short: "Probe every guest's auth contract from the host (valid, wrong password, unknown user, missing parameters, hostile input)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := a.loadSpec()
-			if err != nil {
-				return err
-			}
-			password := "password"
-			if fromStdin {
-				if password, err = readPassword(cmd, true); err != nil {
-					return &exitError{exitUsage, err}
-				}
-			}
-			st, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
-			if err != nil {
-				return err
-			}
-			if len(st.Guests) == 0 {
-				return &exitError{exitFail, fmt.Errorf("lab %s has no guests: run labctl deploy", spec.Lab)}
-			}
-			running, missing := splitDeclared(spec, st.Guests)
-			reports, err := a.check(cmd.Context(), spec, running, user, password)
-			if err != nil {
-				return err
-			}
-			reports = append(reports, missing...)
-			if junit != "" {
-				f, err := os.Create(junit)
+			lab := a.lab
+			reports, err := func() ([]check.Report, error) {
+				spec, err := a.loadSpec()
 				if err != nil {
-					return err
+					return nil, err
 				}
-				if err := check.WriteJUnit(f, reports); err != nil {
-					f.Close()
-					return err
+				lab = spec.Lab
+				password := "password"
+				if fromStdin {
+					if password, err = readPassword(cmd, true); err != nil {
+						return nil, &exitError{exitUsage, err}
+					}
 				}
-				if err := f.Close(); err != nil {
-					return err
+				st, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+				if err != nil {
+					return nil, err
+				}
+				if len(st.Guests) == 0 {
+					return nil, &exitError{exitFail, fmt.Errorf("lab %s has no guests: run %s", spec.Lab, a.hint(cmd, spec.Lab, "deploy"))}
+				}
+				running, missing := splitDeclared(spec, st.Guests)
+				reports, err := a.check(cmd.Context(), spec, running, user, password)
+				if err != nil {
+					return nil, err
+				}
+				return append(reports, missing...), nil
+			}()
+			if junit != "" {
+				// Written also when check could not run, with why as the
+				// one <error>: CI shows red, not "no test results".
+				if jerr := writeJUnit(junit, lab, reports, err); jerr != nil {
+					return errors.Join(err, jerr)
 				}
 			}
-			return a.printCheck(cmd.OutOrStdout(), spec.Lab, reports)
+			if err != nil {
+				return err
+			}
+			return a.printCheck(cmd.OutOrStdout(), lab, reports)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -342,6 +347,26 @@ func newCheckCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&user, "user", "john", "a user the guests store")
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read that user's password from stdin (default: the demo password)")
 	return cmd
+}
+
+// writeJUnit writes check's JUnit file: the reports, or the abort.
+func writeJUnit(path, lab string, reports []check.Report, abort error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--junit: %w", err)
+	}
+	if abort != nil {
+		err = check.WriteJUnitAbort(f, lab, abort)
+	} else {
+		err = check.WriteJUnit(f, reports)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--junit %s: %w", path, err)
+	}
+	return nil
 }
 
 func (a *app) check(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, user, password string) ([]check.Report, error) {

@@ -19,7 +19,6 @@ import (
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
-	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/labctl/labctl/vmctl/vbox"
 	"github.com/spf13/cobra"
 )
@@ -234,7 +233,7 @@ func simHostFindings(spec provision.Spec) []doctor.Finding {
 	if err != nil {
 		return append(out, doctor.Finding{Layer: doctor.LayerHost, Check: doctor.CheckHostOnlyAddress, Status: doctor.StatusFail,
 			Detail: err.Error(), Meaning: "the simulated host does not exist: the lab is not up",
-			Fix: "labctl sim up --lab " + spec.Lab})
+			Fix: "labctl sim up"})
 	}
 	defer h.Close()
 	links, err := netsetup.Links(h)
@@ -247,7 +246,7 @@ func simHostFindings(spec provision.Spec) []doctor.Finding {
 	case !found:
 		f.Status, f.Detail = doctor.StatusFail, vmctl.SimHostIf+" does not exist in "+host
 		f.Meaning = "the host has no end on the lab network"
-		f.Fix = "labctl down --target sim --lab " + spec.Lab + " && labctl up --target sim --lab " + spec.Lab
+		f.Fix = "labctl down && labctl up"
 	case !l.Up:
 		f.Status, f.Detail = doctor.StatusFail, vmctl.SimHostIf+" is down"
 		f.Meaning = "the host's end of the host-only network is down: the host reaches neither dom0 nor the guests"
@@ -299,7 +298,7 @@ func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
 func reachFix(spec provision.Spec, ts targetSpec) string {
 	switch ts.kind {
 	case targetSim:
-		return "labctl sim up --lab " + spec.Lab
+		return "labctl sim up"
 	case targetVagrant:
 		return "vagrant up  # in " + ts.dir
 	}
@@ -319,28 +318,13 @@ func vagrantVMID(dir, machine string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// fixCompleter adds this invocation's targeting flags to the agent's
-// "labctl provision" and "labctl deploy" fixes, so each is the exact
-// command to run here.
+// fixCompleter gives every bare "labctl VERB" in a fix (the agent's
+// "labctl provision" and "labctl deploy", the sim's "labctl sim up", …)
+// this invocation's flags, so each is the exact command to run here.
 func (a *app) fixCompleter(cmd *cobra.Command, spec provision.Spec) func(string) string {
-	args := []string{"--target", sshx.QuoteWord(a.target), "--lab", sshx.QuoteWord(spec.Lab)}
-	for _, name := range []string{"file", "state-dir", "dom0-state-dir", "agent-binary", "identity", "known-hosts", "vagrant-machine"} {
-		f := cmd.Flag(name)
-		if f == nil || !f.Changed {
-			continue
-		}
-		vals := []string{f.Value.String()}
-		if name == "identity" {
-			vals = a.remote.identities
-		}
-		for _, v := range vals {
-			args = append(args, "--"+name, sshx.QuoteWord(v))
-		}
-	}
-	suffix := " " + strings.Join(args, " ")
 	return func(fix string) string {
-		for _, verb := range []string{provision.FixProvision, provision.FixDeploy} {
-			fix = replaceWord(fix, verb, verb+suffix)
+		for _, verb := range hintVerbs {
+			fix = replaceWord(fix, "labctl "+verb, a.hint(cmd, spec.Lab, verb))
 		}
 		return fix
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,6 +24,9 @@ const (
 	exitFail  = 1
 	exitUsage = 2
 	exitDrift = 3 // status: the lab differs from its spec
+	// exitPlanChanges: --plan --detailed-exitcode found changes to make.
+	// Terraform's convention, see addDetailedExitcode.
+	exitPlanChanges = 2
 )
 
 // exitError carries an exit code through cobra.
@@ -31,31 +35,131 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+// Error is "" for an exit code with nothing to say (the output said it).
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A signal cancels the context with itself as the cause, so the exit
+	// code can say which one (128+n, the shell's convention) instead of
+	// "context canceled" and 1.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if s, ok := <-sigc; ok {
+			cancel(signalError{s.(syscall.Signal)})
+		}
+	}()
 	err := newRoot().ExecuteContext(ctx)
-	stop()
+	signal.Stop(sigc)
+	os.Exit(exitCode(err, context.Cause(ctx), os.Stderr))
+}
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string {
+	switch e.sig {
+	case syscall.SIGINT:
+		return "interrupted (SIGINT)"
+	case syscall.SIGTERM:
+		return "terminated (SIGTERM)"
+	}
+	return "stopped by " + e.sig.String()
+}
+
+// exitCode prints err, if any, and maps it to the process's exit code:
+// the exitError's code, else 1; but 128+n when signal n stopped the
+// command (130 for Ctrl-C, 143 for SIGTERM, what a shell reports for a
+// process the signal killed). A command that ends at a signal by design
+// and returns no error (logs --follow, console) exits 0: the signal is
+// how it is meant to be stopped, not an interruption.
+func exitCode(err, cause error, stderr io.Writer) int {
 	if err == nil {
-		os.Exit(exitOK)
+		return exitOK
+	}
+	var se signalError
+	if errors.As(cause, &se) {
+		// The command's own error is most often the cancellation itself,
+		// which says nothing the signal does not.
+		if !errors.Is(err, context.Canceled) && err.Error() != "" {
+			fmt.Fprintln(stderr, "labctl:", err)
+		}
+		fmt.Fprintln(stderr, "labctl:", se)
+		return 128 + int(se.sig)
 	}
 	if needsRoot(err) {
 		// Said once, plainly, instead of the netlink or mount call that
 		// happened to fail first.
-		fmt.Fprintln(os.Stderr, "labctl: needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): it creates links, network namespaces and iptables rules; run it with sudo ("+err.Error()+")")
-		os.Exit(exitFail)
+		fmt.Fprintln(stderr, "labctl: needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): it creates links, network namespaces and iptables rules; run it with sudo ("+err.Error()+")")
+		return exitFail
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "labctl:", ee.err)
+			fmt.Fprintln(stderr, "labctl:", ee.err)
 		}
-		os.Exit(ee.code)
+		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "labctl:", err)
-	os.Exit(exitFail)
+	fmt.Fprintln(stderr, "labctl:", err)
+	return exitFail
+}
+
+// usageErrors makes every way cobra refuses a command line exit 2 (bad
+// input, as the README says) rather than 1: bad or unknown flags (the
+// flag error func is inherited by every subcommand), wrong argument
+// counts (each Args validator, wrapped), and unknown verbs, which cobra
+// reports as a plain error for the root and as help with exit 0 for a
+// group such as "users": each group gets a validator and a Run of its
+// own, so the verb is checked here.
+func usageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{exitUsage, fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		switch {
+		case c.HasSubCommands() && !c.Runnable():
+			c.Args = unknownVerb
+			c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+		case c.Args != nil:
+			args := c.Args
+			c.Args = func(cmd *cobra.Command, a []string) error {
+				if err := args(cmd, a); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("%s: %w (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// unknownVerb refuses any argument to a command that only groups verbs,
+// with cobra's did-you-mean suggestions.
+func unknownVerb(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own default, set only on its path
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &exitError{exitUsage, fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())}
 }
 
 // needsRoot reports whether err is a permission error of a labctl that
@@ -76,10 +180,15 @@ type app struct {
 	verbose   bool
 	log       *slog.Logger
 	remote    remoteFlags // vagrant and ssh:// targets (remote.go)
+	// cmd is the command running, for hints made where it is not at
+	// hand (openDom0).
+	cmd *cobra.Command
 }
 
-func newRoot() *cobra.Command {
-	a := &app{}
+func newRoot() *cobra.Command { return newRootFor(&app{}) }
+
+// newRootFor is the command tree sharing a, which tests inspect.
+func newRootFor(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "labctl",
 		Short: "Provision the MirageOS-on-Xen lab: dom0 networking, guests and their checks",
@@ -96,6 +205,7 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 				level = slog.LevelDebug
 			}
 			a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			a.cmd = cmd
 			return a.checkGlobalFlags(cmd)
 		},
 	}
@@ -106,6 +216,8 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
 	root.AddCommand(
 		newInitCmd(a),
+		newValidateCmd(a),
+		newVersionCmd(a),
 		newSimCmd(a),
 		newProvisionCmd(a),
 		newStatusCmd(a),
@@ -127,6 +239,10 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 		newGraphCmd(a),
 		newBundleCmd(a),
 	)
+	// --version (root only) prints what `labctl version` prints.
+	root.Version = thisVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	usageErrors(root)
 	return root
 }
 

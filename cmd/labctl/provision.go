@@ -1,14 +1,53 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/labctl/labctl/provision"
 	"github.com/spf13/cobra"
 )
 
+// addDetailedExitcode adds terraform's plan flag. Terraform's docs
+// (https://developer.hashicorp.com/terraform/cli/commands/plan, "Other
+// Options"): "-detailed-exitcode - Returns a detailed exit code when the
+// command exits. When provided, this argument changes the exit codes and
+// their meanings to provide more granular information about what the
+// resulting plan contains: 0 = Succeeded with empty diff (no changes),
+// 1 = Error, 2 = Succeeded with non-empty diff (changes present)". A CI
+// job can then tell "drifted" from "broken" without parsing output.
+func addDetailedExitcode(cmd *cobra.Command, detailed *bool) {
+	cmd.Flags().BoolVar(detailed, "detailed-exitcode", false,
+		"with --plan: exit 0 when nothing would change, 2 when something would, 1 on error (terraform's convention)")
+}
+
+// checkDetailedExitcode refuses --detailed-exitcode without --plan: an
+// apply has no diff to report, and exit 2 would read as "changes".
+func checkDetailedExitcode(detailed, plan bool) error {
+	if detailed && !plan {
+		return &exitError{exitUsage, errors.New("--detailed-exitcode: only with --plan")}
+	}
+	return nil
+}
+
+// planExit is exit 2 for a successful plan with changes when
+// --detailed-exitcode asks for it; a plan that failed has already
+// returned exit 1 from finish.
+func planExit(detailed bool, r provision.Result) error {
+	if !detailed {
+		return nil
+	}
+	for _, s := range r.Steps {
+		if s.Status == provision.StatusPlanned {
+			return &exitError{exitPlanChanges, nil}
+		}
+	}
+	return nil
+}
+
 func newProvisionCmd(a *app) *cobra.Command {
-	var plan bool
+	var plan, detailed bool
 	cmd := &cobra.Command{
 		Use:   "provision",
 		Short: "Converge dom0's lab network: bridge, uplink, address, promiscuous mode, forwarding, NAT, dnsmasq",
@@ -24,17 +63,24 @@ was there.`,
 			if plan {
 				a.remote.confirmTimeout = 0 // a plan changes nothing
 			}
+			if err := checkDetailedExitcode(detailed, plan); err != nil {
+				return err
+			}
 			r, err := a.runOnDom0(cmd.Context(), cmd, "provision", plan)
 			if err != nil {
 				return err
 			}
-			return a.finish(cmd, r)
+			if err := a.finish(cmd, r); err != nil {
+				return err
+			}
+			return planExit(detailed, r)
 		},
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
 	addOutputFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
+	addDetailedExitcode(cmd, &detailed)
 	cmd.Flags().DurationVar(&a.remote.confirmTimeout, "confirm-timeout", 60*time.Second,
 		"remote targets: unless this labctl reaches dom0 over a new connection within this time after provision starts, dom0 undoes the run (commit-confirm; 0 turns it off)")
 	return cmd

@@ -44,7 +44,7 @@ against known_hosts); the host is then this machine.`,
 				host, dom0, _ := vmctl.SimNames(spec.Lab)
 				ns := map[string]string{"host": host, "dom0": dom0}[which]
 				if _, err := os.Stat("/run/netns/" + ns); err != nil {
-					return &exitError{exitFail, fmt.Errorf("simulated lab %s is not up (no %s): run labctl sim up --lab %s", spec.Lab, ns, spec.Lab)}
+					return a.notUp(cmd, spec.Lab, " (no "+ns+")")
 				}
 				code, err = attach.Shell(cmd.Context(), attach.ShellOptions{Netns: ns, Label: ns, Shell: os.Getenv("SHELL"),
 					Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Env: os.Environ()})

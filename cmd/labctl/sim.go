@@ -8,6 +8,7 @@ import (
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/users"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
 )
 
@@ -138,8 +139,8 @@ func (a *app) simSSHD(cmd *cobra.Command, spec provision.Spec) (sshdDoc, error) 
 	host, _, _ := vmctl.SimNames(spec.Lab)
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "dom0 sshd: %s (pid %d, in %s)\n  identity:    %s\n  known_hosts: %s\n", s.Target(), pid, s.Netns, s.IdentityPath(), s.KnownHostsPath())
-	fmt.Fprintf(w, "  try: sudo ip netns exec %s labctl provision --lab %s --target %s --identity %s --known-hosts %s\n",
-		host, spec.Lab, s.Target(), s.IdentityPath(), s.KnownHostsPath())
+	fmt.Fprintf(w, "  try: sudo ip netns exec %s %s --target %s --identity %s --known-hosts %s\n",
+		host, a.hint(cmd, spec.Lab, "provision"), s.Target(), sshx.QuoteWord(s.IdentityPath()), sshx.QuoteWord(s.KnownHostsPath()))
 	return d, nil
 }
 

@@ -142,7 +142,7 @@ func (a *app) openDom0(ctx context.Context, spec provision.Spec) (*dom0Conn, err
 	case targetSim:
 		_, dom0, _ := vmctl.SimNames(spec.Lab)
 		if _, err := os.Stat("/run/netns/" + dom0); err != nil {
-			return nil, &exitError{exitFail, fmt.Errorf("simulated lab %s is not up: run `labctl sim up --lab %s` first", spec.Lab, spec.Lab)}
+			return nil, a.notUp(a.cmd, spec.Lab, "")
 		}
 		exe, err := os.Executable()
 		if err != nil {

@@ -50,7 +50,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			if ts.kind != targetSim {
 				// The dom0 half (trace.ObserveDom0's data) is designed to
 				// travel as agent JSON, but the agent has no trace verb yet.
-				return &exitError{exitUsage, fmt.Errorf("trace: --target %s is not supported yet (only sim); use labctl doctor --target %s", a.target, a.target)}
+				return &exitError{exitUsage, fmt.Errorf("trace: --target %s is not supported yet (only sim); use %s", a.target, a.hint(cmd, spec.Lab, "doctor"))}
 			}
 			stateDir := provision.StateDir(a.stateRoot, spec.Lab)
 			g, err := trace.FindGuest(stateDir, args[0])
@@ -67,7 +67,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			c.Reboot = "labctl destroy " + sshx.QuoteWord(g.Name) + flags + " && " + provision.FixDeploy + flags
 			env, closeEnv, err := trace.SimEnv(spec, stateDir, g, c)
 			if err != nil {
-				return &exitError{exitFail, fmt.Errorf("%w: run labctl up --target sim --lab %s", err, spec.Lab)}
+				return &exitError{exitFail, fmt.Errorf("%w: run %s", err, a.hint(cmd, spec.Lab, "up"))}
 			}
 			obs := trace.Observe(cmd.Context(), env)
 			closeEnv()

@@ -20,7 +20,7 @@ func newUpCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
-				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then labctl provision)", a.target)}
+				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then %s)", a.target, a.hint(cmd, a.lab, "provision"))}
 			}
 			spec, err := a.loadSpec()
 			if err != nil {
@@ -62,7 +62,7 @@ func newUpCmd(a *app) *cobra.Command {
 			}
 			a.printTry(cmd.OutOrStdout(), spec, r)
 			_, dom0, _ := vmctl.SimNames(spec.Lab)
-			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: labctl down --target sim --lab %s\n", dom0, spec.Lab)
+			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: %s\n", dom0, a.hint(cmd, spec.Lab, "down"))
 			return nil
 		},
 	}
@@ -80,7 +80,7 @@ func newDownCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
-				return &exitError{exitUsage, fmt.Errorf("--target %q: down removes the simulated lab; use --target sim (on a real dom0: labctl teardown)", a.target)}
+				return &exitError{exitUsage, fmt.Errorf("--target %q: down removes the simulated lab; use --target sim (on a real dom0: %s)", a.target, a.hint(cmd, a.lab, "teardown"))}
 			}
 			spec, err := a.loadSpec()
 			if err != nil {
@@ -117,7 +117,8 @@ func (a *app) upCredentials(spec provision.Spec) (user, password string, err err
 	if len(names) > 0 {
 		user = names[0]
 	}
-	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; labctl curl --user U --password-stdin checks one", "lab", spec.Lab)
+	a.log.Info("no password known for the lab's users (stored hashed): skipping the valid-login checks; "+
+		a.hint(a.cmd, spec.Lab, "curl GUEST")+" --user U --password-stdin checks one", "lab", spec.Lab)
 	return user, "", nil
 }
 

@@ -30,6 +30,14 @@ func (a *app) labUsers(create bool) (users.Dir, error) {
 	return a.usersDir(spec)
 }
 
+// usersLab is the lab the users verbs act on, for their hints.
+func (a *app) usersLab() string {
+	if spec, err := a.loadSpec(); err == nil {
+		return spec.Lab
+	}
+	return a.lab
+}
+
 func (a *app) usersDir(spec provision.Spec) (users.Dir, error) {
 	dir, err := provision.EnsureStateDir(a.stateRoot, spec.Lab)
 	if err != nil {
@@ -75,7 +83,7 @@ func newUsersCmd(a *app) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "added %s; run labctl deploy to put it in the guests' users image\n", args[0])
+			fmt.Fprintf(cmd.ErrOrStderr(), "added %s; run %s to put it in the guests' users image\n", args[0], a.hint(cmd, a.usersLab(), "deploy"))
 			return nil
 		},
 	}
@@ -95,7 +103,7 @@ func newUsersCmd(a *app) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "removed %s; run labctl deploy to update the guests\n", args[0])
+			fmt.Fprintf(cmd.ErrOrStderr(), "removed %s; run %s to update the guests\n", args[0], a.hint(cmd, a.usersLab(), "deploy"))
 			return nil
 		},
 	}
