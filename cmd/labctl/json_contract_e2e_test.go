@@ -32,6 +32,7 @@ func TestJSONContract(t *testing.T) {
 		want []string // fragments the document holds (not the schema's job)
 	}{
 		{"init", []string{"init", "-f", filepath.Join(dir, "lab.yaml")}, "init", 0, []string{`"path": "` + filepath.Join(dir, "lab.yaml")}},
+		{"version", []string{"version"}, "version", 0, []string{`"command": "version"`, `"go_version": "go`}},
 		{"sim up", []string{"sim", "up", "-f", spec}, "sim-up", 0, []string{`"dom0_netns": "` + l.Dom0NS()}},
 		{"status before provision", append([]string{"status"}, sim...), "result", exitDrift, []string{`"error": "not provisioned"`}},
 		{"provision --plan", append([]string{"provision", "--plan"}, sim...), "result", 0, []string{`"plan": true`}},

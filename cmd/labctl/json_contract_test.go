@@ -44,6 +44,7 @@ var jsonVerbs = map[string]string{
 	"trace":      "trace",
 	"bundle":     "bundle",
 	"logs":       "logs",
+	"version":    "version",
 }
 
 var (

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/provision"
 )
 
 func TestBuildVersion(t *testing.T) {
@@ -31,7 +34,7 @@ func TestBuildVersion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := buildVersion(tc.bi, tc.bi != nil)
-			tc.want.Schema, tc.want.Command, tc.want.Platform = 1, "version", platform
+			tc.want.Schema, tc.want.Command, tc.want.Platform = provision.SchemaVersion, "version", platform
 			if got != tc.want {
 				t.Errorf("buildVersion = %+v\n          want %+v", got, tc.want)
 			}
@@ -63,7 +66,7 @@ func TestVersionCommand(t *testing.T) {
 		}
 	}
 	js := run("version", "--json")
-	if !strings.HasPrefix(js, "{\n  \"schema\": 1,") {
+	if !strings.HasPrefix(js, fmt.Sprintf("{\n  \"schema\": %d,", provision.SchemaVersion)) {
 		t.Errorf("version --json does not start with its schema:\n%s", js)
 	}
 	var v versionInfo
