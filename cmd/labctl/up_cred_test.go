@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/service/check"
 )
 
 // Without a known password (john replaced: issue 10 item 10) up checks
@@ -42,4 +43,23 @@ func TestUpAfterDemoUserReplaced(t *testing.T) {
 		t.Errorf("the try line does not name a user the lab has:\n%s", out)
 	}
 	l.MustRun("down", "--target", "sim", "-f", spec)
+}
+
+// up checks one valid and one wrong credential by default (the whole
+// probe is check's, or up --full-check's); without a known password,
+// two refusals.
+func TestUpCases(t *testing.T) {
+	names := func(cs []check.Case) string {
+		var n []string
+		for _, c := range cs {
+			n = append(n, c.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	if got := names(upCases("john", "password")); got != "valid,wrong-password" {
+		t.Errorf("with a password: %s", got)
+	}
+	if got := names(upCases("alice", "")); got != "wrong-password,unknown-user" {
+		t.Errorf("without one: %s", got)
+	}
 }
