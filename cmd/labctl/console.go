@@ -19,8 +19,9 @@ import (
 
 func newConsoleCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "console GUEST",
-		Short: "Attach to a guest's console: the process runtime's console log as it grows (Ctrl-C detaches); xen: xl console",
+		Use:         "console GUEST",
+		Annotations: map[string]string{annExit: "0 when stopped by a signal"},
+		Short:       "Attach to a guest's console: the process runtime's console log as it grows (Ctrl-C detaches); xen: xl console",
 		Long: `console shows what the guest prints from now on. For the process
 runtime (the sim) it follows the console log, read-only, until Ctrl-C or
 SIGTERM; labctl logs GUEST prints what came before. For the xen runtime it

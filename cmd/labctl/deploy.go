@@ -131,9 +131,10 @@ func newDeployCmd(a *app) *cobra.Command {
 	var replicas int
 	var runtime string
 	cmd := &cobra.Command{
-		Use:   "deploy",
-		Short: "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
-		Args:  cobra.NoArgs,
+		Use:         "deploy",
+		Annotations: map[string]string{annExit: "2 changes (--plan --detailed-exitcode)"},
+		Short:       "Build the users image, boot the guests with pinned leases, health-check them from dom0 and the host",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkDetailedExitcode(detailed, plan); err != nil {
 				return err
@@ -234,8 +235,9 @@ func newDestroyCmd(a *app) *cobra.Command {
 func newLogsCmd(a *app) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
-		Use:   "logs GUEST",
-		Short: "Print a guest's console log; --follow (-F) keeps printing what it appends",
+		Use:         "logs GUEST",
+		Annotations: map[string]string{annExit: "0 when --follow is stopped by a signal"},
+		Short:       "Print a guest's console log; --follow (-F) keeps printing what it appends",
 		Long: `logs prints a guest's console log. With --follow (short -F, as tail -F)
 it then prints what the guest appends until Ctrl-C or SIGTERM. -f is not
 follow: on every labctl command -f is --file, the lab spec.`,
@@ -282,6 +284,7 @@ follow: on every labctl command -f is --file, the lab spec.`,
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "F", false, "keep printing what the guest appends (until Ctrl-C)")
 	addJSONFlag(cmd, a)
+	addTargetOnly(cmd, a, "logs reads this machine's copy of the console log; on a remote dom0 use labctl console GUEST")
 	return cmd
 }
 

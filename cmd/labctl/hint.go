@@ -45,9 +45,10 @@ func (a *app) hintFlags(cmd *cobra.Command, lab, verb string) []string {
 			args = append(args, "--"+name, sshx.QuoteWord(v))
 		}
 	}
-	// a.target holds --target's default even on verbs without the flag
-	// (users): only a run that could choose a target hands it on.
-	if cmd.Flag("target") != nil && a.target != "" {
+	// a.target holds --target's default even on verbs without the flag:
+	// only a run that could choose a target hands it on, and the default
+	// (local, unless $LABCTL_TARGET says otherwise) goes without saying.
+	if f := cmd.Flag("target"); f != nil && a.target != "" && (f.Changed || a.target != targetLocal) {
 		add("target", a.target)
 	}
 	if lab != "" { // unknown before the spec is read: the spec's then

@@ -49,8 +49,9 @@ func planExit(detailed bool, r provision.Result) error {
 func newProvisionCmd(a *app) *cobra.Command {
 	var plan, detailed bool
 	cmd := &cobra.Command{
-		Use:   "provision",
-		Short: "Converge dom0's lab network: bridge, uplink, address, promiscuous mode, forwarding, NAT, dnsmasq",
+		Use:         "provision",
+		Annotations: map[string]string{annExit: "2 changes (--plan --detailed-exitcode)"},
+		Short:       "Converge dom0's lab network: bridge, uplink, address, promiscuous mode, forwarding, NAT, dnsmasq",
 		Long: `provision converges dom0 step by step; each step observes, diffs, applies
 and verifies. A second run changes nothing. --plan only lists what would
 change. Every change is journaled first, so teardown restores exactly what
@@ -88,9 +89,10 @@ was there.`,
 
 func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show each item desired vs observed; exit 3 on drift",
-		Args:  cobra.NoArgs,
+		Use:         "status",
+		Annotations: map[string]string{annExit: "3 drift or not provisioned"},
+		Short:       "Show each item desired vs observed; exit 3 on drift",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.runOnDom0(cmd.Context(), cmd, "status", false)
 			if err != nil {

@@ -62,6 +62,37 @@ func addTargetFlags(cmd *cobra.Command, a *app) {
 	addRemoteFlags(cmd, &a.remote)
 }
 
+// addTargetOnly gives a verb that reads this machine's state (users,
+// logs) the --target flag without the remote-only flags: a script that
+// passes --target to every verb works, and help shows no SSH flags
+// where they do nothing. localOnly verbs refuse a remote target, saying
+// what to use there.
+func addTargetOnly(cmd *cobra.Command, a *app, localOnly string) {
+	cmd.Flags().StringVar(&a.target, "target", envOr("LABCTL_TARGET", targetLocal),
+		"where dom0 is: local, sim, vagrant[=DIR] or ssh://USER@HOST[:PORT] ($LABCTL_TARGET)")
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annTargets] = "any (ignored: this machine's state)"
+	if localOnly != "" {
+		cmd.Annotations[annTargets] = "local, sim"
+	}
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		ts, err := parseTarget(a.target)
+		if err != nil {
+			return &exitError{exitUsage, err}
+		}
+		if localOnly != "" && ts.remote() {
+			return &exitError{exitUsage, fmt.Errorf("--target %s: %s", a.target, localOnly)}
+		}
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
+}
+
 // runOnDom0 runs one agent verb on the target's dom0 and renders it.
 func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, plan bool) (provision.Result, error) {
 	spec, err := a.loadSpec()

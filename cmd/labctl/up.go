@@ -16,9 +16,10 @@ import (
 func newUpCmd(a *app) *cobra.Command {
 	var fullCheck bool
 	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "Bring the whole lab up: the simulated VM, provision, users image, deploy, check",
-		Args:  cobra.NoArgs,
+		Use:         "up",
+		Annotations: map[string]string{annTargets: "sim"},
+		Short:       "Bring the whole lab up: the simulated VM, provision, users image, deploy, check",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
 				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then %s)", a.target, a.hint(cmd, a.lab, "provision"))}
@@ -103,9 +104,10 @@ func upCases(user, password string) []check.Case {
 
 func newDownCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "down",
-		Short: "Remove the whole simulated lab: processes, namespaces and state",
-		Args:  cobra.NoArgs,
+		Use:         "down",
+		Annotations: map[string]string{annTargets: "sim"},
+		Short:       "Remove the whole simulated lab: processes, namespaces and state",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.target != targetSim {
 				return &exitError{exitUsage, fmt.Errorf("--target %q: down removes the simulated lab; use --target sim (on a real dom0: %s)", a.target, a.hint(cmd, a.lab, "teardown"))}

@@ -142,6 +142,11 @@ func newUsersCmd(a *app) *cobra.Command {
 		},
 	}
 	addJSONFlag(list, a)
+	// Users live on this machine whatever the target (deploy sends the
+	// image): --target is accepted so one command line fits every verb.
+	for _, c := range []*cobra.Command{add, remove, list} {
+		addTargetOnly(c, a, "")
+	}
 	cmd.AddCommand(add, remove, list)
 	return cmd
 }
