@@ -30,6 +30,10 @@ type AgentRequest struct {
 	// Confirm: provision arms commit-confirm with it (remote targets);
 	// the confirm verb gives the confirmation (confirm.go).
 	Confirm *ConfirmRequest `json:"confirm,omitempty"`
+	// Log, when set (labctl -v), receives the agent's own log lines as
+	// they come, and the agent runs with --verbose: without it they are
+	// kept and shown only when the agent fails. Never sent.
+	Log io.Writer `json:"-"`
 }
 
 // ReadOnlyVerb says whether verb (with plan) changes nothing on dom0:
@@ -145,7 +149,13 @@ func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, 
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		err := t.Run(ctx, []string{exe, "agent", verb}, bytes.NewReader(in), pw, &stderr)
+		argv := []string{exe, "agent", verb}
+		var errw io.Writer = &stderr
+		if req.Log != nil {
+			argv = append(argv, "--verbose")
+			errw = io.MultiWriter(&stderr, req.Log)
+		}
+		err := t.Run(ctx, argv, bytes.NewReader(in), pw, errw)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()

@@ -204,7 +204,7 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 			if a.verbose {
 				level = slog.LevelDebug
 			}
-			a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			a.log = newLogger(os.Stderr, level)
 			a.cmd = cmd
 			return a.checkGlobalFlags(cmd)
 		},

@@ -132,6 +132,9 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 			return res, err
 		}
 	default:
+		if a.verbose {
+			req.Log = cmd.ErrOrStderr() // -v: the agent's own log lines too
+		}
 		res, err = provision.CallAgent(ctx, c.t, c.exe, verb, req, progress)
 		if err != nil {
 			return res, err
@@ -202,6 +205,12 @@ func (a *app) progress(w io.Writer) func(provision.StepResult) {
 			detail = "as desired"
 		}
 		fmt.Fprintf(w, "%-8s %-12s %s (%.1f ms)\n", s.Status, s.Step, detail, s.ElapsedMS)
+		if a.verbose {
+			// -v: every item the step observed, as -o wide prints them.
+			for _, it := range s.Items {
+				fmt.Fprintf(w, "%-8s %-12s   %s\n", "", "", it)
+			}
+		}
 	}
 }
 
