@@ -98,3 +98,21 @@ func cliTable(root *cobra.Command) string {
 	sort.Strings(rows)
 	return "| verb | exit (beyond 0/1/2/130/143) | --json | --target | remote | what |\n|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
 }
+
+// Every verb a person runs has examples in its --help.
+func TestExamples(t *testing.T) {
+	root := newRoot()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" || sub.Name() == "completion" || sub.Name() == "agent" || sub.Name() == "guest" {
+				continue
+			}
+			walk(sub)
+		}
+		if c != root && c.Runnable() && !c.HasSubCommands() && c.Example == "" {
+			t.Errorf("%s has no examples in its --help", c.CommandPath())
+		}
+	}
+	walk(root)
+}

@@ -213,7 +213,7 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 	pf.StringVarP(&a.specFile, "file", "f", "", "lab spec (YAML); default ./lab.yaml if present, else the built-in defaults")
 	pf.StringVar(&a.lab, "lab", "", "lab name (default: the spec's)")
 	pf.StringVar(&a.stateRoot, "state-dir", envOr("LABCTL_STATE_DIR", "/var/lib/labctl"), "root of the per-lab state directories ($LABCTL_STATE_DIR)")
-	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "more detail on stderr: each step's items, the dom0 agent's own log, debug lines")
 	root.AddCommand(
 		newInitCmd(a),
 		newValidateCmd(a),
@@ -243,6 +243,8 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 	root.Version = thisVersion().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	usageErrors(root)
+	a.addCompletions(root)
+	addExamples(root)
 	return root
 }
 
