@@ -310,7 +310,8 @@ type IPTables interface {
 // System is the real IPTables: iptables-save/-restore for observation and
 // converge, coreos/go-iptables for removing single rules and chains.
 type System struct {
-	ipt *iptables.IPTables
+	ipt     *iptables.IPTables
+	version string // Version's answer, once asked
 }
 
 // NewSystem uses the iptables tools on PATH.
@@ -399,12 +400,18 @@ func (s *System) DeleteTable(ctx context.Context, table string) (bool, error) {
 
 // Version implements IPTables.
 func (s *System) Version(ctx context.Context) (string, error) {
+	// Asked once per System: the binary does not change under a run, and
+	// teardown asks before each table it deletes.
+	if s.version != "" {
+		return s.version, nil
+	}
 	out, err := runCmd(ctx, nil, "iptables", "--version")
 	if err != nil {
 		return "", err
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line), nil
+	s.version = strings.TrimSpace(line)
+	return s.version, nil
 }
 
 func isMissing(err error) bool {

@@ -353,14 +353,22 @@ func (j *Journal) Record(es ...Entry) error {
 }
 
 // Forget drops the entry for the same object as e (after teardown undid it).
-func (j *Journal) Forget(e Entry) error {
+func (j *Journal) Forget(es ...Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if !j.has(e) {
+	var lines []journalLine
+	for _, e := range es {
+		if !j.has(e) {
+			continue
+		}
+		j.drop(e)
+		lines = append(lines, journalLine{Forget: &e})
+	}
+	if len(lines) == 0 {
 		return nil
 	}
-	j.drop(e)
-	return j.append([]journalLine{{Forget: &e}})
+	// One append (one write and sync) for a batch undone together.
+	return j.append(lines)
 }
 
 // Remove deletes the journal file (after a complete teardown).

@@ -1,0 +1,72 @@
+package provision
+
+import (
+	"testing"
+
+	"github.com/labctl/labctl/netsetup"
+)
+
+// One restore payload undoes a run of firewall entries: journaled jumps
+// (no more copies than exist), every jump into a journaled chain, then
+// the chain; what is already gone is left out, the user's rules stay.
+func TestTeardownPayload(t *testing.T) {
+	save := `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:LABCTL-FWD - [0:0]
+:USER-CHAIN - [0:0]
+-A FORWARD -j LABCTL-FWD
+-A FORWARD -j LABCTL-FWD
+-A FORWARD -i user0 -j USER-CHAIN
+-A LABCTL-FWD -i br0 -j ACCEPT
+COMMIT
+*nat
+:POSTROUTING ACCEPT [0:0]
+:LABCTL-POST - [0:0]
+-A POSTROUTING -j LABCTL-POST
+-A LABCTL-POST -s 192.168.77.0/24 -j MASQUERADE
+COMMIT
+`
+	have, err := netsetup.ParseSave([]byte(save))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		run  []Entry
+		want string
+	}{
+		{"jumps then chains", []Entry{
+			{Kind: KindIPTJump, Table: "nat", Chain: "POSTROUTING", Spec: "-j LABCTL-POST"},
+			{Kind: KindIPTJump, Table: "filter", Chain: "FORWARD", Spec: "-j LABCTL-FWD"},
+			{Kind: KindIPTChain, Table: "nat", Chain: "LABCTL-POST"},
+			{Kind: KindIPTChain, Table: "filter", Chain: "LABCTL-FWD"},
+		}, "*filter\n-D FORWARD -j LABCTL-FWD\n-D FORWARD -j LABCTL-FWD\n-F LABCTL-FWD\n-X LABCTL-FWD\nCOMMIT\n" +
+			"*nat\n-D POSTROUTING -j LABCTL-POST\n-F LABCTL-POST\n-X LABCTL-POST\nCOMMIT\n"},
+		{"a jump journaled once, present twice", []Entry{
+			{Kind: KindIPTJump, Table: "filter", Chain: "FORWARD", Spec: "-j LABCTL-FWD"},
+		}, "*filter\n-D FORWARD -j LABCTL-FWD\nCOMMIT\n"},
+		{"already gone", []Entry{
+			{Kind: KindIPTJump, Table: "filter", Chain: "INPUT", Spec: "-j LABCTL-IN"},
+			{Kind: KindIPTChain, Table: "filter", Chain: "LABCTL-IN"},
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(teardownPayload(have, tc.run)); got != tc.want {
+				t.Errorf("payload:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Runs of one batch kind are counted from the end of the journal.
+func TestRunOf(t *testing.T) {
+	es := []Entry{{Kind: KindLinkCreated}, {Kind: KindIPTChain}, {Kind: KindIPTJump}, {Kind: KindGuest}, {Kind: KindGuest}}
+	for _, tc := range []struct {
+		upto, want int
+	}{{5, 2}, {3, 2}, {1, 0}} {
+		if got := runOf(es[:tc.upto], batchKind(es[tc.upto-1].Kind)); got != tc.want {
+			t.Errorf("runOf(es[:%d]) = %d, want %d", tc.upto, got, tc.want)
+		}
+	}
+}
