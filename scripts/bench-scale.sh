@@ -27,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 CGO_ENABLED=0 go build -o "$bin/labctl" ./cmd/labctl
+CGO_ENABLED=0 go build -o "$bin/labctl-guest" ./cmd/labctl-guest
 # Cheap hashing: this times labctl and the lab, not PBKDF2. A /24's worth
 # of DHCP range so 250 guests fit.
 printf 'users:\n  iterations: 1000\nnetwork:\n  dhcp:\n    start: 192.168.77.3\n    end: 192.168.77.254\n' > "$spec"
