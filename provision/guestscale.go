@@ -3,10 +3,12 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/netsetup"
 )
@@ -28,35 +30,81 @@ type leaseFile struct {
 	ino, size int64
 	mtime     syscall.Timespec
 	leases    []netsetup.Lease
-	err       error
 }
 
 // readLeases returns the parsed leases of path; a missing file has none.
+// dnsmasq rewrites the file in place (truncate, then buffered writes), so
+// a read can be torn: it is trusted only when the file's identity is the
+// same before and after it, all of it was read and it parses; otherwise
+// it is read again, a few times, a millisecond apart.
 func readLeases(path string) ([]netsetup.Lease, error) {
+	var err error
+	for try := range 5 {
+		if try > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		var ls []netsetup.Lease
+		var torn bool
+		if ls, torn, err = readLeasesOnce(path); !torn {
+			return ls, err
+		}
+		if err == nil {
+			err = fmt.Errorf("lease file %s: changed while read (dnsmasq rewriting it)", path)
+		}
+	}
+	return nil, err
+}
+
+func leaseFileID(path string) (leaseFile, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return nil, nil
-		}
-		return nil, err
+		return leaseFile{}, err
+	}
+	return leaseFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim}, nil
+}
+
+func (a leaseFile) sameFile(b leaseFile) bool {
+	return a.ino == b.ino && a.size == b.size && a.mtime == b.mtime
+}
+
+// readLeasesOnce reads path once; torn says the read cannot be trusted.
+func readLeasesOnce(path string) (ls []netsetup.Lease, torn bool, err error) {
+	before, err := leaseFileID(path)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("lease file %s: %w", path, err)
 	}
 	leaseFiles.Lock()
 	c, ok := leaseFiles.m[path]
 	leaseFiles.Unlock()
-	if ok && c.ino == int64(st.Ino) && c.size == st.Size && c.mtime == st.Mtim {
-		return c.leases, c.err
+	if ok && c.sameFile(before) {
+		return c.leases, false, nil
 	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, true, nil // replaced under us: look again
+	}
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("lease file %s: %w", path, err)
+	}
+	after, err := leaseFileID(path)
+	if err != nil || !after.sameFile(before) || int64(len(b)) != before.size {
+		return nil, true, nil
 	}
 	ls, perr := netsetup.ParseLeases(b)
-	// Cache under the identity seen before the read: a write during the
-	// read changes it, and the next look parses again.
+	if perr != nil {
+		// Stable yet unparsable: dnsmasq may be between two of its
+		// buffered writes (a cut last line). Look again; reported if
+		// it stays so.
+		return nil, true, fmt.Errorf("lease file %s: %w", path, perr)
+	}
+	before.leases = ls
 	leaseFiles.Lock()
-	leaseFiles.m[path] = leaseFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim, leases: ls, err: perr}
+	leaseFiles.m[path] = before
 	leaseFiles.Unlock()
-	return ls, perr
+	return ls, false, nil
 }
 
 // bootSlots bounds how many guests are stopped and started at once: a
