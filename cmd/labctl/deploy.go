@@ -163,6 +163,13 @@ func newDeployCmd(a *app) *cobra.Command {
 				if err := spec.Validate(); err != nil {
 					return &exitError{exitUsage, fmt.Errorf("--replicas: %w", err)}
 				}
+				// Before the deploy: a deploy that fails or is killed
+				// still leaves the count asked for as the lab's intent.
+				if !plan {
+					if err := a.rememberReplicas(spec.Lab, replicas); err != nil {
+						return &exitError{exitFail, err}
+					}
+				}
 			}
 			if cmd.Flags().Changed("runtime") {
 				spec.Guests.Runtime = runtime
@@ -188,7 +195,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	}
 	addTargetFlags(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
-	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
+	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests, remembered for the lab until the spec's guests.replicas changes (default: the spec's, or the last --replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
 	return cmd
 }

@@ -75,6 +75,9 @@ type app struct {
 	verbose   bool
 	log       *slog.Logger
 	remote    remoteFlags // vagrant and ssh:// targets (remote.go)
+	// fileReplicas is guests.replicas as the spec file says, before a
+	// remembered deploy --replicas (desired.go) replaced it.
+	fileReplicas int
 }
 
 func newRoot() *cobra.Command {
