@@ -281,17 +281,17 @@ func (d *Dom0) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content 
 	return procs.WriteFileAtomic(pinsLoadedPath(c), []byte(pinsMark(pid, content)), 0o644)
 }
 
-// leaseOf finds the guest's unexpired lease by MAC. dnsmasq rewrites its
-// lease file in place (truncate, then write), so a read can catch it
-// empty or short: a lease not found is looked for again a few times,
-// milliseconds apart, before it counts as absent.
+// leaseOf finds the guest's unexpired lease by MAC, for a verdict
+// (status, doctor): only a settled lease file counts (readLeases), and a
+// lease not found is looked for again a few times, milliseconds apart,
+// before it counts as absent.
 func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 	mac, _ := net.ParseMAC(g.MAC)
 	for try := range 4 {
 		if try > 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
-		ls, err := readLeases(d.Dnsmasq().LeasePath())
+		ls, err := readLeases(d.Dnsmasq().LeasePath(), true)
 		if err != nil {
 			continue // a torn last line, or a file being replaced
 		}
@@ -300,6 +300,19 @@ func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 		}
 	}
 	return netsetup.Lease{}, false
+}
+
+// leaseNow is one look for the guest's lease where "not found" is not a
+// verdict — a poll that looks again (waitHealthy), a release that is
+// optional — so it does not wait for the file to settle: while guests
+// boot or go, dnsmasq rewrites it every few milliseconds.
+func (d *Dom0) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
+	mac, _ := net.ParseMAC(g.MAC)
+	ls, err := readLeases(d.Dnsmasq().LeasePath(), false)
+	if err != nil {
+		return netsetup.Lease{}, false
+	}
+	return netsetup.LeaseFor(ls, mac, time.Now())
 }
 
 // probe asks the guest for the contract's cheapest answer — no
@@ -527,7 +540,7 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 	// configures its address; under load a longer one is needed.
 	wait, connect := 3*time.Millisecond, 15*time.Millisecond
 	for n := 0; ; n++ {
-		l, found := d.leaseOf(g)
+		l, found := d.leaseNow(g)
 		if !found || l.IP.String() != g.IP {
 			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
 		} else if last = probe(ctx, g, connect, 2*time.Second); last == nil {
@@ -598,7 +611,7 @@ func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
 // a DHCPRELEASE on the guest's behalf), so a destroyed guest's address is
 // free at once rather than at lease expiry.
 func (d *Dom0) releaseLease(ctx context.Context, g GuestRecord) {
-	l, found := d.leaseOf(g)
+	l, found := d.leaseNow(g)
 	if !found {
 		return
 	}

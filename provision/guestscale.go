@@ -32,20 +32,28 @@ type leaseFile struct {
 	leases    []netsetup.Lease
 }
 
+// leaseSettle is how long after its last write the lease file is taken
+// as finished: between two of dnsmasq's buffered writes a stable file can
+// end exactly at a line and parse, yet hold only the first leases. The
+// kernel stamps mtime at clock-tick granularity (up to 4 ms early), and
+// dnsmasq's whole rewrite takes microseconds.
+const leaseSettle = 5 * time.Millisecond
+
 // readLeases returns the parsed leases of path; a missing file has none.
 // dnsmasq rewrites the file in place (truncate, then buffered writes), so
 // a read can be torn: it is trusted only when the file's identity is the
-// same before and after it, all of it was read and it parses; otherwise
-// it is read again, a few times, a millisecond apart.
-func readLeases(path string) ([]netsetup.Lease, error) {
+// same before and after it, all of it was read, it parses and, if settled
+// is asked for, it was last written leaseSettle ago; otherwise it is read
+// again, a millisecond later, for a little longer than leaseSettle.
+func readLeases(path string, settled bool) ([]netsetup.Lease, error) {
 	var err error
-	for try := range 5 {
+	for try := range 8 {
 		if try > 0 {
 			time.Sleep(time.Millisecond)
 		}
 		var ls []netsetup.Lease
 		var torn bool
-		if ls, torn, err = readLeasesOnce(path); !torn {
+		if ls, torn, err = readLeasesOnce(path, settled); !torn {
 			return ls, err
 		}
 		if err == nil {
@@ -68,7 +76,8 @@ func (a leaseFile) sameFile(b leaseFile) bool {
 }
 
 // readLeasesOnce reads path once; torn says the read cannot be trusted.
-func readLeasesOnce(path string) (ls []netsetup.Lease, torn bool, err error) {
+// Only settled files are cached, so a cached parse is always a whole one.
+func readLeasesOnce(path string, settled bool) (ls []netsetup.Lease, torn bool, err error) {
 	before, err := leaseFileID(path)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil, false, nil
@@ -99,6 +108,12 @@ func readLeasesOnce(path string) (ls []netsetup.Lease, torn bool, err error) {
 		// buffered writes (a cut last line). Look again; reported if
 		// it stays so.
 		return nil, true, fmt.Errorf("lease file %s: %w", path, perr)
+	}
+	if time.Since(time.Unix(before.mtime.Unix())) < leaseSettle {
+		if settled {
+			return nil, true, nil // maybe between two writes: look again
+		}
+		return ls, false, nil
 	}
 	before.leases = ls
 	leaseFiles.Lock()

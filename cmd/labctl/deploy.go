@@ -101,11 +101,13 @@ func (a *app) probeFromHost(ctx context.Context, spec provision.Spec, r *provisi
 	return failed
 }
 
-// probeOneFromHost retries for a few seconds a guest dom0 found healthy
-// (the host's path may need a moment: ARP, the bridge learning the port).
+// probeOneFromHost retries, for up to 10 s, a guest dom0 found healthy:
+// the host's path may need a moment (ARP, the bridge learning the port),
+// and on a loaded machine one failed ARP resolution alone costs 3 s
+// ("no route to host"), which a shorter budget would report as final.
 func probeOneFromHost(ctx context.Context, dial check.DialFunc, g *provision.GuestStatus, port int) error {
 	host := net.JoinHostPort(g.IP, strconv.Itoa(port))
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		status, _, body, err := check.Do(ctx, dial, host, "GET", "/health", time.Second)
 		if err == nil && (status != 401 || body != "No user given\n") {
