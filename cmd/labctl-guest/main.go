@@ -18,9 +18,10 @@ import (
 	"github.com/labctl/labctl/service/guest"
 )
 
-func main() {
+// configArg finds --config FILE or --config=FILE; everything else (the
+// "guest run" words, the --state marker) is ignored.
+func configArg(args []string) string {
 	var config string
-	args := os.Args[1:]
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case a == "--config" && i+1 < len(args):
@@ -30,6 +31,11 @@ func main() {
 			config = strings.TrimPrefix(a, "--config=")
 		}
 	}
+	return config
+}
+
+func main() {
+	config := configArg(os.Args[1:])
 	if config == "" {
 		fmt.Fprintln(os.Stderr, "labctl-guest: --config FILE (a guest.Boot JSON file) is required")
 		os.Exit(2)
