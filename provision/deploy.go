@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -186,8 +187,10 @@ func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 	}
 	want := d.desiredGuests(d.withKernel(in))
 	// One deadline for every guest of this deploy: retries back off
-	// inside it rather than each guest getting a fresh budget.
-	deadline := time.Now().Add(guestBudget(len(want)))
+	// inside it rather than each guest getting a fresh budget. It starts
+	// with the first guest step, not here: xen's unikernel build before
+	// it can take minutes.
+	deadline := sync.OnceValue(func() time.Time { return time.Now().Add(guestBudget(len(want))) })
 	steps = append(steps, Step{
 		Name: "pins", After: []string{"dnsmasq"},
 		Observe: func(ctx context.Context) ([]Item, error) { return d.observePins(want) },
@@ -202,7 +205,7 @@ func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 			Name: "guest " + g.Name, After: guestAfter,
 			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan, nil) },
 			Apply: func(ctx context.Context, _ []Item) error {
-				p, err := d.applyGuest(ctx, g, deadline)
+				p, err := d.applyGuest(ctx, g, deadline())
 				proven = p
 				return err
 			},
