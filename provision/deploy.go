@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -185,16 +186,30 @@ func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 		guestAfter = append(guestAfter, "build")
 	}
 	want := d.desiredGuests(d.withKernel(in))
+	// One deadline for every guest of this deploy: retries back off
+	// inside it rather than each guest getting a fresh budget. It starts
+	// with the first guest step, not here: xen's unikernel build before
+	// it can take minutes.
+	deadline := sync.OnceValue(func() time.Time { return time.Now().Add(guestBudget(len(want))) })
 	steps = append(steps, Step{
 		Name: "pins", After: []string{"dnsmasq"},
 		Observe: func(ctx context.Context) ([]Item, error) { return d.observePins(want) },
 		Apply:   func(ctx context.Context, _ []Item) error { return d.applyPins(ctx, want) },
 	})
 	for _, g := range want {
+		// What applyGuest proved (lease and health, after its retries):
+		// the verify reuses it instead of one more single-shot probe,
+		// which under load failed deploys of guests already healthy.
+		var proven *guestProof
 		steps = append(steps, Step{
 			Name: GuestStep(g.Name), After: guestAfter,
-			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan) },
-			Apply:   func(ctx context.Context, _ []Item) error { return d.applyGuest(ctx, g) },
+			Observe: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan, nil) },
+			Apply: func(ctx context.Context, _ []Item) error {
+				p, err := d.applyGuest(ctx, g, deadline())
+				proven = p
+				return err
+			},
+			Verify: func(ctx context.Context) ([]Item, error) { return d.observeGuest(ctx, g, plan, proven) },
 		})
 	}
 	steps = append(steps, Step{
@@ -269,17 +284,17 @@ func (d *Dom0) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content 
 	return procs.WriteFileAtomic(pinsLoadedPath(c), []byte(pinsMark(pid, content)), 0o644)
 }
 
-// leaseOf finds the guest's unexpired lease by MAC. dnsmasq rewrites its
-// lease file in place (truncate, then write), so a read can catch it
-// empty or short: a lease not found is looked for again a few times,
-// milliseconds apart, before it counts as absent.
+// leaseOf finds the guest's unexpired lease by MAC, for a verdict
+// (status, doctor): only a settled lease file counts (readLeases), and a
+// lease not found is looked for again a few times, milliseconds apart,
+// before it counts as absent.
 func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 	mac, _ := net.ParseMAC(g.MAC)
 	for try := range 4 {
 		if try > 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
-		ls, err := readLeases(d.Dnsmasq().LeasePath())
+		ls, err := readLeases(d.Dnsmasq().LeasePath(), true)
 		if err != nil {
 			continue // a torn last line, or a file being replaced
 		}
@@ -288,6 +303,19 @@ func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 		}
 	}
 	return netsetup.Lease{}, false
+}
+
+// leaseNow is one look for the guest's lease where "not found" is not a
+// verdict — a poll that looks again (waitHealthy), a release that is
+// optional — so it does not wait for the file to settle: while guests
+// boot or go, dnsmasq rewrites it every few milliseconds.
+func (d *Dom0) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
+	mac, _ := net.ParseMAC(g.MAC)
+	ls, err := readLeases(d.Dnsmasq().LeasePath(), false)
+	if err != nil {
+		return netsetup.Lease{}, false
+	}
+	return netsetup.LeaseFor(ls, mac, time.Now())
 }
 
 // probe asks the guest for the contract's cheapest answer — no
@@ -319,10 +347,25 @@ func readRecord(dir string) (GuestRecord, bool) {
 	return g, true
 }
 
+// guestProof is what waitHealthy established about a guest: its lease
+// and a healthy answer.
+type guestProof struct {
+	lease netsetup.Lease
+}
+
+// guestBudget is one deploy's time for all its guests to be healthy:
+// generous (a busy two-core machine boots a hundred guests in seconds),
+// growing with their number since boots are bounded.
+func guestBudget(n int) time.Duration {
+	return 30*time.Second + time.Duration(n)*100*time.Millisecond
+}
+
 // observeGuest compares the deployed guest (what its record says runs,
 // asked of the runtime it was started with) with the wanted one. In plan
 // mode a runtime that cannot answer (no xl here) is reported, not fatal.
-func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord, plan bool) ([]Item, error) {
+// proven, when set, is the lease and health applyGuest just established:
+// they are reported as such rather than looked at again.
+func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord, plan bool, proven *guestProof) ([]Item, error) {
 	have, had := readRecord(g.StateDir)
 	cur := g
 	if had {
@@ -360,15 +403,22 @@ func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord, plan bool) ([]It
 		items = append(items, ok("live config", "as rendered", live))
 	}
 	lease := "none"
-	if l, found := d.leaseOf(g); found {
+	if proven != nil {
+		lease = proven.lease.IP.String()
+	} else if l, found := d.leaseOf(g); found {
 		lease = l.IP.String()
 	}
 	items = append(items, ok("lease", g.IP, lease))
 	health := "healthy"
-	if !running {
+	switch {
+	case !running:
 		health = "down"
-	} else if err := probe(ctx, g, time.Second, time.Second); err != nil {
-		health = "unhealthy: " + err.Error()
+	case proven != nil:
+		// Just answered waitHealthy's probe.
+	default:
+		if err := probeRetry(ctx, g, 3); err != nil {
+			health = "unhealthy: " + err.Error()
+		}
 	}
 	items = append(items, ok("probe from dom0", "healthy", health))
 	return items, nil
@@ -391,14 +441,40 @@ func describeRecordDiff(have, want GuestRecord) string {
 	return strings.Join(d, ", ")
 }
 
-// applyGuest (re)starts the guest when it is not running or its config
-// changed, then waits for its pinned lease and a healthy answer.
+// probeRetry is a probe for a look from outside deploy (status): a few
+// tries with growing timeouts, so one SYN or answer lost on a busy
+// machine is not reported as an unhealthy guest.
+func probeRetry(ctx context.Context, g GuestRecord, tries int) error {
+	var err error
+	wait, timeout := 50*time.Millisecond, time.Second
+	for try := range tries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			wait, timeout = 2*wait, 2*timeout
+		}
+		if err = probe(ctx, g, timeout, timeout); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// attemptLimit bounds one boot of a guest before it is started afresh
+// (within the deploy's deadline): long enough for a slow boot on a busy
+// machine, short enough to leave room for another try.
+const attemptLimit = 15 * time.Second
+
 // applyGuest (re)starts the guest when it is not running or its config
 // changed — stopping the old one with the runtime that started it — then
-// waits for its pinned lease and a healthy answer.
-func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
+// waits for its pinned lease and a healthy answer. A boot that fails or
+// does not become healthy is retried with backoff until deadline.
+func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord, deadline time.Time) (*guestProof, error) {
 	if err := d.Journal.Record(Entry{Kind: KindGuest, Name: g.Name, Path: g.StateDir}); err != nil {
-		return err
+		return nil, err
 	}
 	have, had := readRecord(g.StateDir)
 	cur := g
@@ -407,31 +483,56 @@ func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord) error {
 	}
 	st, err := d.runtime(cur).State(ctx, d.guestSpec(cur))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	restart := !st.Running || have != g
 	if ld, isLD := d.runtime(cur).(vmctl.LiveDiffer); isLD && !restart {
 		diff, err := ld.LiveDiff(ctx, d.guestSpec(cur))
 		restart = err != nil || len(diff) > 0
 	}
-	if restart {
-		err := withBootSlot(ctx, func() error {
-			if err := d.runtime(cur).Stop(ctx, d.guestSpec(cur)); err != nil {
-				return err
-			}
-			if err := writeRecord(g); err != nil {
-				return err
-			}
-			return d.runtime(g).Start(ctx, d.guestSpec(g))
-		})
-		if err != nil {
-			return err
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var err error
+		if restart {
+			err = withBootSlot(ctx, func() error {
+				if err := d.runtime(cur).Stop(ctx, d.guestSpec(cur)); err != nil {
+					return err
+				}
+				if err := writeRecord(g); err != nil {
+					return err
+				}
+				return d.runtime(g).Start(ctx, d.guestSpec(g))
+			})
 		}
+		var p *guestProof
+		if err == nil {
+			limit := min(time.Until(deadline), attemptLimit)
+			if p, err = d.waitHealthy(ctx, g, limit); err == nil {
+				return p, nil
+			}
+		}
+		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			if attempt > 1 {
+				return nil, fmt.Errorf("guest %s: %d boots, the last: %w", g.Name, attempt, err)
+			}
+			return nil, err
+		}
+		d.Log.Warn("guest boot failed; starting it again", "guest", g.Name, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+		// From here the running one is ours (the new record): stop it
+		// with its own runtime, start it afresh.
+		cur, restart = g, true
 	}
-	return d.waitHealthy(ctx, g, 20*time.Second)
 }
 
-func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) error {
+// waitHealthy waits up to limit for g's pinned lease and a healthy answer
+// from it, and returns the lease it saw.
+func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) (*guestProof, error) {
 	deadline := time.Now().Add(limit)
 	spec := d.guestSpec(g)
 	var last error
@@ -442,24 +543,25 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 	// configures its address; under load a longer one is needed.
 	wait, connect := 3*time.Millisecond, 15*time.Millisecond
 	for n := 0; ; n++ {
-		if l, found := d.leaseOf(g); !found || l.IP.String() != g.IP {
+		l, found := d.leaseNow(g)
+		if !found || l.IP.String() != g.IP {
 			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
 		} else if last = probe(ctx, g, connect, 2*time.Second); last == nil {
-			return nil
+			return &guestProof{lease: l}, nil
 		} else {
 			connect = min(2*connect, 500*time.Millisecond)
 		}
 		if n%8 == 7 {
 			if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
-				return fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
+				return nil, fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("guest %s not healthy after %s: %w", g.Name, limit, last)
+			return nil, fmt.Errorf("guest %s not healthy after %s: %w", g.Name, limit.Round(time.Millisecond), last)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(wait*3/2, 50*time.Millisecond)
@@ -512,7 +614,7 @@ func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
 // a DHCPRELEASE on the guest's behalf), so a destroyed guest's address is
 // free at once rather than at lease expiry.
 func (d *Dom0) releaseLease(ctx context.Context, g GuestRecord) {
-	l, found := d.leaseOf(g)
+	l, found := d.leaseNow(g)
 	if !found {
 		return
 	}

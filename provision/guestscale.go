@@ -3,10 +3,12 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/netsetup"
 )
@@ -28,35 +30,96 @@ type leaseFile struct {
 	ino, size int64
 	mtime     syscall.Timespec
 	leases    []netsetup.Lease
-	err       error
 }
 
+// leaseSettle is how long after its last write the lease file is taken
+// as finished: between two of dnsmasq's buffered writes a stable file can
+// end exactly at a line and parse, yet hold only the first leases. The
+// kernel stamps mtime at clock-tick granularity (up to 4 ms early), and
+// dnsmasq's whole rewrite takes microseconds.
+const leaseSettle = 5 * time.Millisecond
+
 // readLeases returns the parsed leases of path; a missing file has none.
-func readLeases(path string) ([]netsetup.Lease, error) {
+// dnsmasq rewrites the file in place (truncate, then buffered writes), so
+// a read can be torn: it is trusted only when the file's identity is the
+// same before and after it, all of it was read, it parses and, if settled
+// is asked for, it was last written leaseSettle ago; otherwise it is read
+// again, a millisecond later, for a little longer than leaseSettle.
+func readLeases(path string, settled bool) ([]netsetup.Lease, error) {
+	var err error
+	for try := range 8 {
+		if try > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		var ls []netsetup.Lease
+		var torn bool
+		if ls, torn, err = readLeasesOnce(path, settled); !torn {
+			return ls, err
+		}
+		if err == nil {
+			err = fmt.Errorf("lease file %s: changed while read (dnsmasq rewriting it)", path)
+		}
+	}
+	return nil, err
+}
+
+func leaseFileID(path string) (leaseFile, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return nil, nil
-		}
-		return nil, err
+		return leaseFile{}, err
+	}
+	return leaseFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim}, nil
+}
+
+func (a leaseFile) sameFile(b leaseFile) bool {
+	return a.ino == b.ino && a.size == b.size && a.mtime == b.mtime
+}
+
+// readLeasesOnce reads path once; torn says the read cannot be trusted.
+// Only settled files are cached, so a cached parse is always a whole one.
+func readLeasesOnce(path string, settled bool) (ls []netsetup.Lease, torn bool, err error) {
+	before, err := leaseFileID(path)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("lease file %s: %w", path, err)
 	}
 	leaseFiles.Lock()
 	c, ok := leaseFiles.m[path]
 	leaseFiles.Unlock()
-	if ok && c.ino == int64(st.Ino) && c.size == st.Size && c.mtime == st.Mtim {
-		return c.leases, c.err
+	if ok && c.sameFile(before) {
+		return c.leases, false, nil
 	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, true, nil // replaced under us: look again
+	}
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("lease file %s: %w", path, err)
+	}
+	after, err := leaseFileID(path)
+	if err != nil || !after.sameFile(before) || int64(len(b)) != before.size {
+		return nil, true, nil
 	}
 	ls, perr := netsetup.ParseLeases(b)
-	// Cache under the identity seen before the read: a write during the
-	// read changes it, and the next look parses again.
+	if perr != nil {
+		// Stable yet unparsable: dnsmasq may be between two of its
+		// buffered writes (a cut last line). Look again; reported if
+		// it stays so.
+		return nil, true, fmt.Errorf("lease file %s: %w", path, perr)
+	}
+	if time.Since(time.Unix(before.mtime.Unix())) < leaseSettle {
+		if settled {
+			return nil, true, nil // maybe between two writes: look again
+		}
+		return ls, false, nil
+	}
+	before.leases = ls
 	leaseFiles.Lock()
-	leaseFiles.m[path] = leaseFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim, leases: ls, err: perr}
+	leaseFiles.m[path] = before
 	leaseFiles.Unlock()
-	return ls, perr
+	return ls, false, nil
 }
 
 // bootSlots bounds how many guests are stopped and started at once: a

@@ -10,6 +10,7 @@ state=$(mktemp -d)
 chmod 711 "$state" # dnsmasq (user nobody) reads its hosts file under it
 bin=$(mktemp -d)/labctl
 CGO_ENABLED=0 go build -o "$bin" ./cmd/labctl # as scripts/up.sh builds it
+CGO_ENABLED=0 go build -o "$(dirname "$bin")/labctl-guest" ./cmd/labctl-guest # the sim's guest, found next to labctl
 L=(--lab "$lab" --state-dir "$state" --target sim)
 cleanup() {
   rc=$?

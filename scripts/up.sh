@@ -16,4 +16,5 @@ mkdir -p bin
 # Static, like the build Vagrant uploads to dom0: it runs on any libc and
 # starts without the dynamic loader (every provision starts labctl).
 CGO_ENABLED=0 go build -o bin/labctl ./cmd/labctl
+CGO_ENABLED=0 go build -o bin/labctl-guest ./cmd/labctl-guest # the sim's guest, found next to labctl
 exec bin/labctl up --target sim "$@"

@@ -17,6 +17,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/labctl/labctl/service/guest"
 )
 
 // GuestMAC is a guest's MAC: Xen's OUI 00:16:3e and three bytes from the
@@ -67,9 +69,18 @@ func (p *Process) Start(ctx context.Context, g GuestSpec) error {
 	}
 	defer con.Close()
 	fmt.Fprintf(con, "--- %s: labctl starts guest %s (mac %s)\n", time.Now().UTC().Format(time.RFC3339Nano), g.Name, g.MAC)
-	cmd := exec.Command(g.Kernel, "guest", "run",
-		"--image", g.Image, "--iface", "eth0", "--port", strconv.Itoa(g.Port),
-		"--hostname", g.Name, "--console", p.console(g), marker(g))
+	// The guest gets its config as one typed value in a file; the
+	// arguments only name it and mark the process (marker). "guest run"
+	// lets the kernel be labctl itself or the small labctl-guest. Not
+	// guest.json: that is deploy's record of the guest.
+	boot := filepath.Join(g.StateDir, "boot.json")
+	if err := guest.WriteBootFile(boot, guest.Boot{
+		Config:      guest.Config{ImagePath: g.Image, Interface: "eth0", Port: g.Port, Hostname: g.Name},
+		ConsolePath: p.console(g), ConsoleMax: guest.DefaultConsoleMax,
+	}); err != nil {
+		return fmt.Errorf("guest %s: %w", g.Name, err)
+	}
+	cmd := exec.Command(g.Kernel, "guest", "run", "--config", boot, marker(g))
 	// The guest writes its console itself, capped and rotated; what
 	// reaches these (a crash) lands in whichever file holds the inode.
 	cmd.Stdout, cmd.Stderr = con, con

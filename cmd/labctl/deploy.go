@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -68,28 +69,29 @@ func (a *app) hostDial(spec provision.Spec) check.DialFunc {
 }
 
 // probeFromHost asks each guest the contract's cheapest question from the
-// host side, and records the answer in the result.
+// host side, and records the answer in the result. Guests are probed
+// side by side, a few at a time: one after another, a hundred guests cost
+// a hundred round trips in a row.
 func (a *app) probeFromHost(ctx context.Context, spec provision.Spec, r *provision.Result) []string {
 	dial := a.hostDial(spec)
+	errs := make([]error, len(r.Guests))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range r.Guests {
+		g := &r.Guests[i]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = probeOneFromHost(ctx, dial, g, spec.Guests.Port)
+		}()
+	}
+	wg.Wait()
 	var failed []string
 	for i := range r.Guests {
 		g := &r.Guests[i]
-		host := net.JoinHostPort(g.IP, strconv.Itoa(spec.Guests.Port))
-		var err error
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			var status int
-			var body string
-			status, _, body, err = check.Do(ctx, dial, host, "GET", "/health", time.Second)
-			if err == nil && (status != 401 || body != "No user given\n") {
-				err = fmt.Errorf("answered %d %q", status, body)
-			}
-			if err == nil || time.Now().After(deadline) || !g.Healthy {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
+		if err := errs[i]; err != nil {
 			g.HostProbe = err.Error()
 			failed = append(failed, g.Name+": "+err.Error())
 		} else {
@@ -97,6 +99,25 @@ func (a *app) probeFromHost(ctx context.Context, spec provision.Spec, r *provisi
 		}
 	}
 	return failed
+}
+
+// probeOneFromHost retries, for up to 10 s, a guest dom0 found healthy:
+// the host's path may need a moment (ARP, the bridge learning the port),
+// and on a loaded machine one failed ARP resolution alone costs 3 s
+// ("no route to host"), which a shorter budget would report as final.
+func probeOneFromHost(ctx context.Context, dial check.DialFunc, g *provision.GuestStatus, port int) error {
+	host := net.JoinHostPort(g.IP, strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, body, err := check.Do(ctx, dial, host, "GET", "/health", time.Second)
+		if err == nil && (status != 401 || body != "No user given\n") {
+			err = fmt.Errorf("answered %d %q", status, body)
+		}
+		if err == nil || time.Now().After(deadline) || !g.Healthy {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
@@ -148,6 +169,13 @@ func newDeployCmd(a *app) *cobra.Command {
 				if err := spec.Validate(); err != nil {
 					return &exitError{exitUsage, fmt.Errorf("--replicas: %w", err)}
 				}
+				// Before the deploy: a deploy that fails or is killed
+				// still leaves the count asked for as the lab's intent.
+				if !plan {
+					if err := a.rememberReplicas(spec.Lab, replicas); err != nil {
+						return &exitError{exitFail, err}
+					}
+				}
 			}
 			if cmd.Flags().Changed("runtime") {
 				spec.Guests.Runtime = runtime
@@ -176,7 +204,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	addOutputFlag(cmd, a)
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	addDetailedExitcode(cmd, &detailed)
-	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests (default: the spec's guests.replicas)")
+	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests, remembered for the lab until the spec's guests.replicas changes (default: the spec's, or the last --replicas)")
 	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
 	return cmd
 }

@@ -429,5 +429,9 @@ func labctlBinary(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("building labctl for the fault suite: %v\n%s", err, out)
 	}
+	// The process runtime starts labctl-guest found next to labctl.
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), "labctl-guest"), "../labctl-guest").CombinedOutput(); err != nil {
+		t.Fatalf("building labctl-guest for the fault suite: %v\n%s", err, out)
+	}
 	return bin
 }

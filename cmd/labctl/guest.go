@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 
 	"github.com/labctl/labctl/service/guest"
 	"github.com/spf13/cobra"
@@ -19,13 +16,24 @@ func newGuestCmd(a *app) *cobra.Command {
 		Hidden: true,
 	}
 	var cfg guest.Config
-	var state, consolePath string
+	var state, consolePath, config string
 	var consoleMax int64
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Boot the reference guest: users image, DHCP on the interface, auth service on the port",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if config != "" {
+				// The runtime's contract: one typed value in a file.
+				b, err := guest.ReadBootFile(config)
+				if err != nil {
+					return &exitError{exitUsage, err}
+				}
+				if err := guest.RunBoot(cmd.Context(), b); err != nil {
+					return &exitError{exitFail, err}
+				}
+				return nil
+			}
 			if cfg.ImagePath == "" {
 				return &exitError{exitUsage, fmt.Errorf("--image: the users image is required")}
 			}
@@ -33,23 +41,15 @@ func newGuestCmd(a *app) *cobra.Command {
 			// (user names and outcomes, never passwords): --console, a
 			// file capped in size (a line per request would grow without
 			// bound), else stdout and stderr.
-			var console, logw io.Writer = os.Stdout, os.Stderr
-			if consolePath != "" {
-				c, err := guest.OpenConsoleFile(consolePath, consoleMax)
-				if err != nil {
-					return &exitError{exitFail, err}
-				}
-				defer c.Close()
-				console, logw = c, c
-			}
-			log := slog.New(slog.NewTextHandler(logw, nil)).With("guest", cfg.Hostname)
-			if err := guest.Run(cmd.Context(), cfg, log, console); err != nil {
+			b := guest.Boot{Config: cfg, ConsolePath: consolePath, ConsoleMax: consoleMax}
+			if err := guest.RunBoot(cmd.Context(), b); err != nil {
 				return &exitError{exitFail, err}
 			}
 			return nil
 		},
 	}
 	f := run.Flags()
+	f.StringVar(&config, "config", "", "a guest.Boot JSON file (what the process runtime writes); replaces the other flags")
 	f.StringVar(&cfg.ImagePath, "image", "", "users image (the stand-in for the xvdb block device)")
 	f.StringVar(&cfg.Interface, "iface", "eth0", "interface to configure by DHCP")
 	f.IntVar(&cfg.Port, "port", 8088, "TCP port of the auth service")

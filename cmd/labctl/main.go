@@ -183,6 +183,9 @@ type app struct {
 	// cmd is the command running, for hints made where it is not at
 	// hand (openDom0).
 	cmd *cobra.Command
+	// fileReplicas is guests.replicas as the spec file says, before a
+	// remembered deploy --replicas (desired.go) replaced it.
+	fileReplicas int
 }
 
 func newRoot() *cobra.Command { return newRootFor(&app{}) }

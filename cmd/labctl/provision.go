@@ -94,10 +94,17 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short:       "Show each item desired vs observed; exit 3 on drift",
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.runOnDom0(cmd.Context(), cmd, "status", false)
+			spec, err := a.loadSpec()
 			if err != nil {
 				return err
 			}
+			r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+			if err != nil {
+				return err
+			}
+			// host_probe, as deploy reports it: informational, the
+			// exit code stays dom0's verdict.
+			a.probeFromHost(cmd.Context(), spec, &r)
 			return a.finish(cmd, r)
 		},
 	}

@@ -35,6 +35,8 @@ func (a *app) loadSpec() (provision.Spec, error) {
 			return s, &exitError{exitUsage, fmt.Errorf("--lab: %w", err)}
 		}
 	}
+	a.fileReplicas = s.Guests.Replicas
+	a.applyDesired(&s)
 	return s, nil
 }
 
