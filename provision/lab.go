@@ -201,22 +201,38 @@ func Open(o Options) (*Dom0, func(), error) {
 	return d, func() { d.NL.Close(); unlock() }, nil
 }
 
-// writerLock takes the lab's lock exclusively, at once: two labctl runs
-// never interleave their changes, and the second says so.
+// writerLock takes the lab's lock exclusively: two labctl runs never
+// interleave their changes, and the second says so. It waits up to
+// writerGrace first: a labctl killed with SIGKILL can leave a child
+// caught between fork and exec (a guest, dnsmasq: their own sessions,
+// so a kill of labctl's group does not reach them) holding a copy of
+// the lock until its exec closes it, and a run started in that instant
+// must not fail for it (the fault suite met it under load).
 func writerLock(dir, lab string) (*os.File, error) {
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	deadline := time.Now().Add(writerGrace)
+	for {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return lock, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			lock.Close()
+			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+		}
+		if time.Now().After(deadline) {
+			lock.Close()
 			return nil, fmt.Errorf("lab %s is busy: another labctl holds %s", lab, lock.Name())
 		}
-		return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return lock, nil
 }
+
+// writerGrace is how long a writer waits for the lock before "busy".
+const writerGrace = 3 * time.Second
 
 // readerLock takes the lab's lock shared, waiting up to o.ReaderWait for
 // a writer to finish. A lab that was never provisioned has no lock file:

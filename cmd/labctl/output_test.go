@@ -14,12 +14,13 @@ func TestOutputSummaryAndWide(t *testing.T) {
 	r := provision.Result{Command: "provision", Lab: "ux", Steps: []provision.StepResult{
 		{Step: "bridge", Status: provision.StatusOK, Items: []provision.Item{{Name: "br0", Desired: "up", Observed: "up", OK: true}, {Name: "br0 mac", Desired: "m", Observed: "m", OK: true}}},
 		{Step: "nat", Status: provision.StatusFailed, Error: "iptables-restore: exit 1", Items: []provision.Item{{Name: "LABCTL-POST", Desired: "present", Observed: "absent"}}},
+		{Step: "xen", Status: provision.StatusOK, Items: []provision.Item{{Name: "xl", Desired: "ok", Observed: "fail: xl not found (fix: install xen-utils)", OK: true}}},
 	}}
 	for _, tc := range []struct {
 		mode       outputMode
 		want, none []string
 	}{
-		{"summary", []string{"bridge  ok", "2 as desired", "1 of 1 differ", "nat: LABCTL-POST: want present, have absent", "nat: error: iptables-restore: exit 1"}, []string{"DESIRED", "br0 mac"}},
+		{"summary", []string{"bridge  ok", "2 as desired", "1 of 1 differ", "nat: LABCTL-POST: want present, have absent", "nat: error: iptables-restore: exit 1", "xen: xl: fail: xl not found (fix: install xen-utils)"}, []string{"DESIRED", "br0 mac"}},
 		{"wide", []string{"DESIRED", "br0 mac", "LABCTL-POST"}, []string{"as desired"}},
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {

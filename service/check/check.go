@@ -355,7 +355,7 @@ func runCase(ctx context.Context, host string, c Case, opts Options) (Result, er
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(after):
+		case <-time.After(jittered(after)):
 		}
 		status, hdr, body, err = Do(ctx, opts.Dial, host, c.Method, c.Target, opts.Timeout)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -121,7 +122,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 					mu.Unlock()
 					select {
 					case <-ctx.Done():
-					case <-time.After(b.after):
+					case <-time.After(jittered(b.after)):
 					}
 					err = loadOne(ctx, client, cfg.URL, cfg.WantStatus)
 				}
@@ -199,6 +200,17 @@ func (b *busyError) Error() string {
 
 // retryAfter reads a 503's Retry-After in seconds (RFC 9110 §10.2.3; an
 // HTTP date is not used by the guests), capped at 5 s.
+// jittered is a Retry-After wait spread over [after, 2*after): clients
+// told "1 s" at the same instant would otherwise all come back at the
+// same instant and fill the guest's slots again ("full jitter" in
+// spirit; the guest's minimum is kept).
+func jittered(after time.Duration) time.Duration {
+	if after <= 0 {
+		return 0
+	}
+	return after + rand.N(after)
+}
+
 func retryAfter(status int, h http.Header) (time.Duration, bool) {
 	if status != http.StatusServiceUnavailable {
 		return 0, false
