@@ -327,14 +327,7 @@ func (d *Dom0) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
 // second.
 func probe(ctx context.Context, g GuestRecord, connect, timeout time.Duration) error {
 	dialer := net.Dialer{Timeout: connect}
-	status, _, body, err := check.Do(ctx, dialer.DialContext, net.JoinHostPort(g.IP, strconv.Itoa(g.Port)), "GET", "/health", timeout)
-	if err != nil {
-		return err
-	}
-	if status != 401 || body != "No user given\n" {
-		return fmt.Errorf("answered %d %q, want 401 \"No user given\\n\"", status, body)
-	}
-	return nil
+	return check.Health(ctx, dialer.DialContext, net.JoinHostPort(g.IP, strconv.Itoa(g.Port)), timeout)
 }
 
 // readRecord reads the guest record deploy wrote last, if any.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/xen"
 	"github.com/vishvananda/netlink"
@@ -197,7 +198,7 @@ func (d *Dom0) observeGuests(ctx context.Context, gs []GuestRecord) []doctor.Gue
 			if err := probe(ctx, g, doctorProbeTimeout, doctorProbeTimeout); err != nil {
 				o.Dom0Probe.Detail = err.Error()
 			} else {
-				o.Dom0Probe.OK, o.Dom0Probe.Detail = true, `401 "No user given"`
+				o.Dom0Probe.OK, o.Dom0Probe.Detail = true, check.HealthOK
 			}
 		}(&out[i])
 	}

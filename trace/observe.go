@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -121,7 +122,7 @@ func (e Env) probeService(ctx context.Context) (tcpErr string, status int, body,
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(e.timeout()))
-	if _, err := fmt.Fprintf(c, "GET /health HTTP/1.0\r\nHost: %s\r\n\r\n", target); err != nil {
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", check.HealthPath, target); err != nil {
 		return "", 0, "", err.Error()
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/service/check"
 )
 
 // Hop ids, in path order (docs/trace.md has the fault table).
@@ -439,11 +440,11 @@ func httpHop(c Config, o Obs) Hop {
 	case o.HTTPErr != "":
 		x.Status, x.Detail = StatusFail, "no HTTP answer: "+o.HTTPErr
 		x.Meaning = "the guest accepts connections but its service does not answer"
-	case o.HTTPStatus != 401 || o.HTTPBody != "No user given\n":
-		x.Status, x.Detail = StatusFail, fmt.Sprintf("answered %d %q, want 401 \"No user given\\n\"", o.HTTPStatus, o.HTTPBody)
+	case check.HealthAnswer(o.HTTPStatus, o.HTTPBody) != nil:
+		x.Status, x.Detail = StatusFail, check.HealthAnswer(o.HTTPStatus, o.HTTPBody).Error()
 		x.Meaning = "something other than the auth service answers on the guest's port"
 	default:
-		x.Status, x.Detail = StatusOK, `401 "No user given"`
+		x.Status, x.Detail = StatusOK, check.HealthOK
 	}
 	return x
 }

@@ -160,14 +160,10 @@ func probeFromHostOnce(ctx context.Context, dial check.DialFunc, g provision.Gue
 	p := doctor.ProbeResult{From: doctor.LayerHost, Target: target, Ran: true}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	status, _, body, err := check.Do(ctx, dial, target, "GET", "/health", 2*time.Second)
-	switch {
-	case err != nil:
+	if err := check.Health(ctx, dial, target, 2*time.Second); err != nil {
 		p.Detail = err.Error()
-	case status != 401 || body != "No user given\n":
-		p.Detail = fmt.Sprintf("answered %d %q", status, body)
-	default:
-		p.OK, p.Detail = true, `401 "No user given"`
+	} else {
+		p.OK, p.Detail = true, check.HealthOK
 	}
 	return p
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A guest nobody can connect to costs at most Parallel dials: the cases
@@ -64,5 +65,18 @@ func TestParallelOrder(t *testing.T) {
 				t.Fatalf("%s result %d is %s, want %s", rep.Guest, j, r.Name, cases[j].Name)
 			}
 		}
+	}
+}
+
+// The health contract: 401 "No user given" from the real auth handler,
+// anything else named.
+func TestHealth(t *testing.T) {
+	base := serve(t, fixtureHandler(t))
+	host := strings.TrimPrefix(base, "http://")
+	if err := Health(context.Background(), (&net.Dialer{}).DialContext, host, 5*time.Second); err != nil {
+		t.Fatalf("the auth service's health answer: %v", err)
+	}
+	if err := HealthAnswer(200, "hello john!\n"); err == nil || !strings.Contains(err.Error(), `answered 200 "hello john!\n", want 401 "No user given\n"`) {
+		t.Errorf("HealthAnswer(200) = %v", err)
 	}
 }
