@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,16 +34,12 @@ func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec, plan bool) (st
 		sum, _ := users.FileSHA256(path)
 		return path, sum, nil
 	}
+	if _, err := a.seedDemo(spec); err != nil {
+		return "", "", err
+	}
 	d, err := a.usersDir(spec)
 	if err != nil {
 		return "", "", err
-	}
-	seeded, err := users.SeedDemo(d)
-	if err != nil {
-		return "", "", fmt.Errorf("users: %w", err)
-	}
-	if seeded {
-		a.log.Warn("the lab had no users: added the article's demo user john/password (demo only; labctl users add/remove to change)")
 	}
 	img, err := d.Image()
 	if err != nil {
@@ -55,6 +52,24 @@ func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec, plan bool) (st
 		return "", "", err
 	}
 	return path, users.ImageSHA256(img), nil
+}
+
+// seedDemo gives a lab without users the article's demo user, saying
+// so; seeded reports that it did (his password is then known without a
+// PBKDF2 to verify it).
+func (a *app) seedDemo(spec provision.Spec) (seeded bool, err error) {
+	d, err := a.usersDir(spec)
+	if err != nil {
+		return false, err
+	}
+	seeded, err = users.SeedDemo(d)
+	if err != nil {
+		return false, fmt.Errorf("users: %w", err)
+	}
+	if seeded {
+		a.log.Warn("the lab had no users: added the article's demo user john/password (demo only; labctl users add/remove to change)")
+	}
+	return seeded, nil
 }
 
 // hostDial dials from the host side: the sim's <lab>-host namespace, or
@@ -191,7 +206,8 @@ func newDeployCmd(a *app) *cobra.Command {
 				printXenPlans(cmd.OutOrStdout(), r)
 			}
 			if !a.jsonOut && !plan {
-				a.printTry(cmd.OutOrStdout(), spec, r)
+				user, password, _ := a.upCredentials(spec)
+				a.printTry(cmd.OutOrStdout(), spec, r, user, password)
 			}
 			return planExit(detailed, r)
 		},
@@ -206,15 +222,18 @@ func newDeployCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// printTry shows each guest's URL and the exact command to try it.
-func (a *app) printTry(w io.Writer, spec provision.Spec, r provision.Result) {
+// printTry shows each guest's URL and the exact command to try it, as
+// user with password — upCredentials' answer: the demo user with his
+// password while it is still his, else the first user, whose password
+// only the user knows (issue 10).
+func (a *app) printTry(w io.Writer, spec provision.Spec, r provision.Result, user, password string) {
 	host, _, _ := vmctl.SimNames(spec.Lab)
-	// Name a user the lab has (issue 10): the demo user with his
-	// password while it is still his, else the first user, whose
-	// password only the user knows.
 	query := "user=john&password=password"
-	if user, password, err := a.upCredentials(spec); err == nil && password == "" && user != "" {
-		query = "user=" + user + "&password=PASSWORD"
+	switch {
+	case password == "" && user != "":
+		query = "user=" + url.QueryEscape(user) + "&password=PASSWORD"
+	case password != "":
+		query = "user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
 	}
 	fmt.Fprintln(w)
 	for _, g := range r.Guests {
