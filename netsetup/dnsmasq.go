@@ -124,14 +124,28 @@ func StartDnsmasq(ctx context.Context, c DnsmasqConfig, ifindex int) (int, error
 		}
 	}
 	os.Remove(c.PidPath())
-	cmd := DnsmasqCommand(ctx, "--conf-file="+c.ConfPath())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("starting dnsmasq on %s: %w: %s", c.Bridge, err, strings.TrimSpace(out.String()))
+	// dnsmasq opens its sockets before it daemonizes, so a bind failure
+	// is its exit status. "Address already in use" right after labctl
+	// stopped the previous instance can be that instance's last holder
+	// (a TCP DNS child it forked inherits the listeners) still exiting:
+	// CI saw one restart fail so. Ask again for a short while; a real
+	// rival on the address still fails, after it.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		cmd := DnsmasqCommand(ctx, "--conf-file="+c.ConfPath())
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if err == nil {
+			break
+		}
+		if !strings.Contains(out.String(), "Address already in use") || time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("starting dnsmasq on %s: %w: %s", c.Bridge, err, strings.TrimSpace(out.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// The pidfile is written by the daemon; give it a moment.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline = time.Now().Add(2 * time.Second)
 	for {
 		pid := procs.ReadPidfile(c.PidPath())
 		if procs.Alive(pid, "dnsmasq") {
