@@ -213,19 +213,36 @@ func writerLock(dir, lab string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
-	deadline := time.Now().Add(writerGrace)
-	for {
-		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	busy, err := flockWait(lock, syscall.LOCK_EX, writerGrace, nil)
+	if err != nil {
+		return nil, err
+	}
+	if busy {
+		return nil, fmt.Errorf("lab %s is busy: another labctl holds %s", lab, lock.Name())
+	}
+	return lock, nil
+}
+
+// flockWait takes how (LOCK_EX or LOCK_SH) on f, trying every 20 ms for
+// up to wait; waiting, if set, is called once when the first try finds
+// the lock taken. busy means wait ran out; f is then closed, as on error.
+func flockWait(f *os.File, how int, wait time.Duration, waiting func()) (busy bool, err error) {
+	deadline := time.Now().Add(wait)
+	for first := true; ; first = false {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
-			return lock, nil
+			return false, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			lock.Close()
-			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+			f.Close()
+			return false, fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
 		if time.Now().After(deadline) {
-			lock.Close()
-			return nil, fmt.Errorf("lab %s is busy: another labctl holds %s", lab, lock.Name())
+			f.Close()
+			return true, nil
+		}
+		if first && waiting != nil {
+			waiting()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -249,26 +266,18 @@ func readerLock(dir string, o Options) (*os.File, error) {
 	if wait <= 0 {
 		wait = DefaultReaderWait
 	}
-	deadline := time.Now().Add(wait)
-	for said := false; ; {
-		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
-		if err == nil {
-			return lock, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			lock.Close()
-			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
-		}
-		if time.Now().After(deadline) {
-			lock.Close()
-			return nil, fmt.Errorf("lab %s is busy: another labctl has been changing it for over %s (it holds %s); try again when it ends", o.Spec.Lab, wait, lock.Name())
-		}
-		if !said && o.Log != nil {
+	busy, err := flockWait(lock, syscall.LOCK_SH, wait, func() {
+		if o.Log != nil {
 			o.Log.Info("waiting for another labctl to finish changing the lab", "lab", o.Spec.Lab, "lock", lock.Name())
-			said = true
 		}
-		time.Sleep(50 * time.Millisecond)
+	})
+	if err != nil {
+		return nil, err
 	}
+	if busy {
+		return nil, fmt.Errorf("lab %s is busy: another labctl has been changing it for over %s (it holds %s); try again when it ends", o.Spec.Lab, wait, lock.Name())
+	}
+	return lock, nil
 }
 
 // Provision converges dom0 (or, with plan, lists what would change).

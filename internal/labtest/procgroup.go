@@ -2,11 +2,11 @@ package labtest
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // WaitGroupGone waits until no live process is left in process group
@@ -30,10 +30,7 @@ func WaitGroupGone(t testing.TB, pgid int) {
 }
 
 // groupMembers lists the pids in process group pgid that are not
-// zombies (a zombie holds no files, and reaping it is init's job). It
-// reads /proc/<pid>/stat, see proc_pid_stat(5): after the command name
-// in parentheses (which may hold spaces or parentheses itself) come
-// state, ppid and pgrp.
+// zombies (a zombie holds no files, and reaping it is init's job).
 func groupMembers(pgid int) []int {
 	ents, _ := os.ReadDir("/proc")
 	var live []int
@@ -42,20 +39,7 @@ func groupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
+		if st, ok := procs.Stat(pid); ok && st.Live() && st.PGrp == pgid {
 			live = append(live, pid)
 		}
 	}

@@ -19,6 +19,39 @@ import (
 	"time"
 )
 
+// ProcStat is what labctl reads of /proc/<pid>/stat (proc_pid_stat(5)).
+type ProcStat struct {
+	State byte // R, S, D, Z (zombie), X (dead), ...
+	PGrp  int  // process group
+}
+
+// Live says the process has not exited: a zombie holds no files and
+// serves nothing.
+func (s ProcStat) Live() bool { return s.State != 'Z' && s.State != 'X' }
+
+// Stat reads pid's state and process group. The fields follow the
+// parenthesised command name, which may itself contain spaces or
+// parentheses.
+func Stat(pid int) (ProcStat, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ProcStat{}, false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ProcStat{}, false
+	}
+	f := strings.Fields(string(stat[i+1:])) // state ppid pgrp ...
+	if len(f) < 3 || len(f[0]) != 1 {
+		return ProcStat{}, false
+	}
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return ProcStat{}, false
+	}
+	return ProcStat{State: f[0][0], PGrp: pgrp}, true
+}
+
 // Alive reports whether pid is a live (not zombie) process whose
 // command line contains every one of want. A killed daemon lingers as a
 // zombie until PID 1 reaps it, kill(pid, 0) succeeds on zombies, and pids
@@ -27,14 +60,7 @@ func Alive(pid int, want ...string) bool {
 	if pid <= 0 {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may itself
-	// contain spaces or parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+	if st, ok := Stat(pid); !ok || !st.Live() {
 		return false
 	}
 	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
