@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // labctl's own chains. Rules live only in them; each built-in chain gets
@@ -300,9 +302,10 @@ type IPTables interface {
 	DeleteRule(ctx context.Context, table, chain, spec string) error
 	// DeleteChain flushes and removes a chain; a missing one is success.
 	DeleteChain(ctx context.Context, table, chain string) error
-	// DeleteTable removes an empty table labctl created (nf_tables only;
-	// the legacy backend cannot, and reports false).
-	DeleteTable(ctx context.Context, table string) (bool, error)
+	// DeleteTables removes ip-family tables of the nf_tables backend in
+	// one transaction (the legacy backend's tables are built in and cannot
+	// be); a table already gone is success.
+	DeleteTables(ctx context.Context, tables ...string) error
 	// Version is `iptables --version`'s first line.
 	Version(ctx context.Context) (string, error)
 }
@@ -380,22 +383,35 @@ func (s *System) DeleteChain(ctx context.Context, table, chain string) error {
 	return nil
 }
 
-// DeleteTable implements IPTables.
-func (s *System) DeleteTable(ctx context.Context, table string) (bool, error) {
-	v, err := s.Version(ctx)
-	if err != nil || !strings.Contains(v, "nf_tables") {
-		return false, err
+// DeleteTables implements IPTables over nf_tables' netlink interface, in
+// the caller's network namespace: what `nft delete table ip T` does for
+// each table, as one transaction and without an exec per table.
+func (s *System) DeleteTables(ctx context.Context, tables ...string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nf_tables: %w", err)
 	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		return false, nil
-	}
-	if _, err := runCmd(ctx, nil, "nft", "delete", "table", "ip", table); err != nil {
-		if strings.Contains(err.Error(), "No such file or directory") {
-			return true, nil
+	del := func(ts ...string) error {
+		for _, t := range ts {
+			c.DelTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: t})
 		}
-		return false, fmt.Errorf("deleting table ip %s: %w", table, err)
+		return c.Flush()
 	}
-	return true, nil
+	err = del(tables...)
+	if !errors.Is(err, unix.ENOENT) || len(tables) == 1 {
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting tables ip %s: %w", strings.Join(tables, ", ip "), err)
+		}
+		return nil
+	}
+	// One was gone already and the transaction refused them all: each
+	// alone, where gone is success.
+	for _, t := range tables {
+		if err := del(t); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting table ip %s: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // Version implements IPTables.

@@ -3,9 +3,12 @@ package netsetup
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
@@ -61,6 +64,13 @@ func FuzzParseRoute(f *testing.F) {
 // newNS makes a uniquely named namespace, removed in t.Cleanup.
 func newNS(t *testing.T) *netlink.Handle {
 	t.Helper()
+	_, h := newNamedNS(t)
+	return h
+}
+
+// newNamedNS is newNS, with the namespace's name.
+func newNamedNS(t *testing.T) (string, *netlink.Handle) {
+	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
 	b := make([]byte, 4)
@@ -80,7 +90,7 @@ func newNS(t *testing.T) *netlink.Handle {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	return h
+	return name, h
 }
 
 // Addresses list primaries first; removing secondaries first and adding
@@ -202,4 +212,59 @@ func sameRoutes(a, b []Route) bool {
 		}
 	}
 	return true
+}
+
+// DeleteTables removes ip-family nf_tables tables in one transaction; a
+// table already gone is success, and does not keep the others.
+func TestDeleteTables(t *testing.T) {
+	name, _ := newNamedNS(t)
+	testenv.RequireTool(t, "iptables")
+	if v, _ := NewSystem().Version(t.Context()); !strings.Contains(v, "nf_tables") {
+		if testenv.InCI() { // .ci/run's Debian has the nf_tables backend
+			t.Fatalf("iptables is %q, CI expects the nf_tables backend", v)
+		}
+		t.Skipf("iptables is %q: tables are deleted only on the nf_tables backend", v)
+	}
+	for _, table := range []string{"nat", "filter", "mangle"} {
+		if out, err := exec.Command("ip", "netns", "exec", name, "iptables", "-t", table, "-N", "TESTCHAIN").CombinedOutput(); err != nil {
+			t.Fatalf("creating a chain in %s: %v: %s", table, err, out)
+		}
+	}
+	in := func(f func() error) error {
+		ns, err := netns.GetFromName(name)
+		if err != nil {
+			return err
+		}
+		defer ns.Close()
+		errc := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			if err := netns.Set(ns); err != nil {
+				errc <- err
+				return
+			}
+			errc <- f()
+		}()
+		return <-errc
+	}
+	tables := func() []string {
+		var have map[string]bool
+		if err := in(func() (err error) { have, err = NFTablesIPv4(); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(have))
+	}
+	if got := tables(); !slices.Equal(got, []string{"filter", "mangle", "nat"}) {
+		t.Fatalf("tables before: %v", got)
+	}
+	// "raw" was never there: the batch is refused, each is then deleted alone.
+	if err := in(func() error { return NewSystem().DeleteTables(t.Context(), "nat", "raw", "filter") }); err != nil {
+		t.Fatalf("DeleteTables: %v", err)
+	}
+	if got := tables(); !slices.Equal(got, []string{"mangle"}) {
+		t.Fatalf("tables after deleting nat and filter: %v, want [mangle]", got)
+	}
+	if err := in(func() error { return NewSystem().DeleteTables(t.Context(), "nat") }); err != nil {
+		t.Fatalf("deleting a table already gone: %v", err)
+	}
 }

@@ -69,7 +69,7 @@ func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w
 // sees each step as it ends and each progress line as it comes, one at a
 // time.
 func ServeLocal(ctx context.Context, verb string, req AgentRequest, o Options, onStep func(StepResult)) Result {
-	if o.Enter != nil && verb != "provision" {
+	if o.Enter != nil && verb != "provision" && verb != "teardown" {
 		// See Options.Enter: the other verbs reach guests.
 		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{},
 			Error: fmt.Sprintf("%s runs in dom0's namespace only, through the agent", verb)}

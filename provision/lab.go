@@ -29,9 +29,10 @@ type Options struct {
 	// Enter, when set, runs f on an OS thread inside dom0's network
 	// namespace: labctl itself runs in another one (the sim's host side)
 	// and enters dom0 for each step instead of starting an agent there.
-	// Only the network steps are written for it (provision): guests'
-	// probes dial from goroutines of their own, which would not be in
-	// dom0. Nil: this process is in dom0.
+	// Only provision and teardown are written for it (each step, each
+	// undo and each guest stop enters dom0 on a thread of its own);
+	// deploy's and status's probes dial from goroutines of their own,
+	// which would not be in dom0. Nil: this process is in dom0.
 	Enter func(f func() error) error
 	// ReadOnly opens the lab for a command that changes nothing (status,
 	// doctor, a plan): no state directory, lock, journal or cache is

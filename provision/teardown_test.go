@@ -52,7 +52,7 @@ COMMIT
 		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := string(teardownPayload(have, tc.run)); got != tc.want {
+			if got := string(planFirewallUndo(have, tc.run).payload(nil)); got != tc.want {
 				t.Errorf("payload:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
@@ -68,5 +68,39 @@ func TestRunOf(t *testing.T) {
 		if got := runOf(es[:tc.upto], batchKind(es[tc.upto-1].Kind)); got != tc.want {
 			t.Errorf("runOf(es[:%d]) = %d, want %d", tc.upto, got, tc.want)
 		}
+	}
+}
+
+// A table is left empty by the undo only when nothing of anyone else's
+// stays in it: no other chain, no other rule, no policy but ACCEPT.
+func TestFirewallUndoEmpty(t *testing.T) {
+	run := []Entry{
+		{Kind: KindIPTJump, Table: "nat", Chain: "POSTROUTING", Spec: "-j LABCTL-POST"},
+		{Kind: KindIPTChain, Table: "nat", Chain: "LABCTL-POST"},
+		{Kind: KindIPTTable, Table: "nat"},
+	}
+	for _, tc := range []struct {
+		name, save string
+		empty      bool
+	}{
+		{"only labctl's", "*nat\n:POSTROUTING ACCEPT [0:0]\n:LABCTL-POST - [0:0]\n-A POSTROUTING -j LABCTL-POST\n-A LABCTL-POST -j MASQUERADE\nCOMMIT\n", true},
+		{"a rule of the user's", "*nat\n:POSTROUTING ACCEPT [0:0]\n:LABCTL-POST - [0:0]\n-A POSTROUTING -j LABCTL-POST\n-A POSTROUTING -o wan -j MASQUERADE\nCOMMIT\n", false},
+		{"a chain of the user's", "*nat\n:POSTROUTING ACCEPT [0:0]\n:LABCTL-POST - [0:0]\n:MINE - [0:0]\n-A POSTROUTING -j LABCTL-POST\nCOMMIT\n", false},
+		{"a DROP policy", "*nat\n:POSTROUTING DROP [0:0]\n:LABCTL-POST - [0:0]\n-A POSTROUTING -j LABCTL-POST\nCOMMIT\n", false},
+		{"a second copy of the jump", "*nat\n:POSTROUTING ACCEPT [0:0]\n:LABCTL-POST - [0:0]\n-A POSTROUTING -j LABCTL-POST\n-A POSTROUTING -j LABCTL-POST\nCOMMIT\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			have, err := netsetup.ParseSave([]byte(tc.save))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := planFirewallUndo(have, run)
+			if u.empty["nat"] != tc.empty {
+				t.Errorf("empty = %v, want %v (lines %q)", u.empty["nat"], tc.empty, u.lines["nat"])
+			}
+			if got := string(u.payload(map[string]bool{"nat": true})); got != "" {
+				t.Errorf("payload with nat skipped = %q, want nothing", got)
+			}
+		})
 	}
 }

@@ -122,9 +122,9 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 	switch {
 	case c.t == nil:
 		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log}, progress)
-	case c.enter != nil && verb == "provision":
-		// The sim's provision enters dom0's namespace from this process:
-		// no agent to start (see provision.Options.Enter).
+	case c.enter != nil && (verb == "provision" || verb == "teardown"):
+		// The sim's provision and teardown enter dom0's namespace from
+		// this process: no agent to start (see provision.Options.Enter).
 		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log, Enter: c.enter}, progress)
 	case c.ssh != nil && verb == "provision" && !req.Plan && a.remote.confirmTimeout > 0:
 		res, err = a.provisionConfirmed(ctx, c, spec, req, progress)
