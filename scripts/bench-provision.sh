@@ -91,7 +91,8 @@ down)
 	if [[ -f $peerdir/dnsmasq.pid ]]; then
 		pid=\$(cat $peerdir/dnsmasq.pid)
 		kill "\$pid" 2>/dev/null || true
-		while kill -0 "\$pid" 2>/dev/null; do sleep 0.005; done
+		# Gone or a zombie (its reaper is init: kill -0 would wait for it).
+		while st=\$(cut -d' ' -f3 /proc/\$pid/stat 2>/dev/null) && [[ \$st != Z ]]; do sleep 0.005; done
 		rm -f $peerdir/dnsmasq.pid
 	fi
 	iptables -D FORWARD "\${c[@]}" -j PEER-FWD 2>/dev/null || true
@@ -142,9 +143,15 @@ echo "rounds $rounds, guests per teardown $guests ($(nproc) cores, load $(cut -d
 for f in provision teardown peer_up peer_down bridge ip_execs; do
 	printf '%-10s median %7s ms  (%s ms)\n' "$f" "$(median_ms $f)" "$(range_ms $f)"
 done
-awk -v p="$(median_ms provision)" -v t="$(median_ms teardown)" -v u="$(median_ms peer_up)" -v d="$(median_ms peer_down)" 'BEGIN {
-	printf "teardown / provision      %.2fx\n", t / p
-	printf "provision / peer up       %.2fx\n", p / u
-	printf "teardown / peer down      %.2fx\n", t / d
-}'
+if ((guests > 0)); then
+	# The ratios compare like with like: the peer has no guests to stop.
+	echo "teardown of $guests guests and the network: median $(median_ms teardown) ms"
+	awk -v p="$(median_ms provision)" -v u="$(median_ms peer_up)" 'BEGIN { printf "provision / peer up       %.2fx\n", p / u }'
+else
+	awk -v p="$(median_ms provision)" -v t="$(median_ms teardown)" -v u="$(median_ms peer_up)" -v d="$(median_ms peer_down)" 'BEGIN {
+		printf "teardown / provision      %.2fx\n", t / p
+		printf "provision / peer up       %.2fx\n", p / u
+		printf "teardown / peer down      %.2fx\n", t / d
+	}'
+fi
 awk -v b="$(median_ms bridge)" -v e="$(median_ms ip_execs)" 'BEGIN { printf "bridge add+delete in the kernel (bridge - ip_execs)  %.1f ms\n", b - e }'
