@@ -49,6 +49,11 @@ type Options struct {
 // minutes, and then status says whom it waited for.
 const DefaultReaderWait = 30 * time.Second
 
+// CheckStateRoot refuses a state root whose paths dnsmasq would read
+// differently: the lab's dnsmasq/ files are named in its config
+// (netsetup.CheckConfPath says which characters and lengths).
+func CheckStateRoot(root string) error { return netsetup.CheckConfPath(root) }
+
 // StateDir is the lab's state directory under root.
 func StateDir(root, lab string) string {
 	if root == "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/doctor"
-	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
@@ -196,7 +194,9 @@ func (a *app) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, 
 // one finding saying what was not checked.
 func (a *app) hostFindings(ctx context.Context, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
 	if ts.kind == targetSim {
-		return simHostFindings(spec)
+		host, dom0, _ := vmctl.SimNames(spec.Lab)
+		return doctor.CheckSimHost(doctor.SimHostConfig{HostNS: host, Dom0NS: dom0, HostIf: vmctl.SimHostIf,
+			Uplink: spec.Network.Uplink, HostAddr: spec.HostAddr(), Dom0Addr: spec.BridgeAddr().Addr(), Subnet: spec.Subnet()})
 	}
 	_, vboxErr := exec.LookPath("VBoxManage")
 	if ts.kind == targetVagrant || vboxErr == nil {
@@ -215,79 +215,6 @@ func (a *app) hostFindings(ctx context.Context, spec provision.Spec, ts targetSp
 	return []doctor.Finding{{Layer: doctor.LayerHost, Check: "virtualbox", Status: doctor.StatusWarn,
 		Detail:  "VBoxManage is not on this machine's PATH: the VirtualBox layer was not checked",
 		Meaning: "if dom0 is a VirtualBox VM, its host-only adapter, promiscuous policy, nested VT-x and VirtualBox's DHCP server are unchecked; run labctl doctor on the machine that runs VirtualBox"}}
-}
-
-// simHostFindings checks the sim's stand-in for VirtualBox's host-only
-// network: vboxnet4 in <lab>-host, its address, and the route to dom0.
-func simHostFindings(spec provision.Spec) []doctor.Finding {
-	host, dom0, _ := vmctl.SimNames(spec.Lab)
-	out := []doctor.Finding{{Layer: doctor.LayerHost, Check: "simulated", Status: doctor.StatusOK,
-		Detail: fmt.Sprintf("--target sim: VirtualBox is simulated by the veth %s/%s ═ %s/%s; VBoxManage's checks do not apply",
-			host, vmctl.SimHostIf, dom0, spec.Network.Uplink)}}
-	in := "sudo ip netns exec " + host + " "
-	h, err := vmctl.HandleAt(host)
-	if err != nil {
-		return append(out, doctor.Finding{Layer: doctor.LayerHost, Check: doctor.CheckHostOnlyAddress, Status: doctor.StatusFail,
-			Detail: err.Error(), Meaning: "the simulated host does not exist: the lab is not up",
-			Fix: "labctl sim up"})
-	}
-	defer h.Close()
-	links, err := netsetup.Links(h)
-	want := spec.HostAddr()
-	f := doctor.Finding{Layer: doctor.LayerHost, Check: doctor.CheckHostOnlyAddress}
-	l, found := netsetup.FindLink(links, vmctl.SimHostIf)
-	switch {
-	case err != nil:
-		f.Status, f.Detail = doctor.StatusFail, err.Error()
-	case !found:
-		f.Status, f.Detail = doctor.StatusFail, vmctl.SimHostIf+" does not exist in "+host
-		f.Meaning = "the host has no end on the lab network"
-		f.Fix = "labctl down && labctl up"
-	case !l.Up:
-		f.Status, f.Detail = doctor.StatusFail, vmctl.SimHostIf+" is down"
-		f.Meaning = "the host's end of the host-only network is down: the host reaches neither dom0 nor the guests"
-		f.Fix = in + "ip link set " + vmctl.SimHostIf + " up"
-	case !containsPrefix(l.Addrs, want):
-		f.Status, f.Detail = doctor.StatusFail, fmt.Sprintf("%s lacks %s", vmctl.SimHostIf, want)
-		f.Meaning = "the host's end of the host-only network has no address in the lab subnet"
-		f.Fix = in + "ip addr add " + want.String() + " dev " + vmctl.SimHostIf
-	default:
-		f.Status, f.Detail = doctor.StatusOK, fmt.Sprintf("%s is up with %s", vmctl.SimHostIf, want)
-	}
-	out = append(out, f)
-	r := doctor.Finding{Layer: doctor.LayerHost, Check: doctor.CheckRoute}
-	dst := spec.BridgeAddr().Addr()
-	routes, err := h.RouteGet(dst.AsSlice())
-	switch {
-	case err != nil || len(routes) == 0:
-		r.Status, r.Detail = doctor.StatusFail, fmt.Sprintf("no route from %s to %s (%v)", host, dst, err)
-		r.Meaning = "the host cannot send anything to the lab"
-		r.Fix = in + "ip link set " + vmctl.SimHostIf + " up"
-	default:
-		dev := strconv.Itoa(routes[0].LinkIndex)
-		for _, l := range links {
-			if l.Index == routes[0].LinkIndex {
-				dev = l.Name
-			}
-		}
-		if dev == vmctl.SimHostIf {
-			r.Status, r.Detail = doctor.StatusOK, fmt.Sprintf("%s is reached via %s", dst, dev)
-		} else {
-			r.Status, r.Detail = doctor.StatusFail, fmt.Sprintf("%s is reached via %s, not %s", dst, dev, vmctl.SimHostIf)
-			r.Meaning = "the host's traffic for the lab leaves through another interface"
-			r.Fix = in + "ip route replace " + spec.Subnet().String() + " dev " + vmctl.SimHostIf
-		}
-	}
-	return append(out, r)
-}
-
-func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, x := range ps {
-		if x == p {
-			return true
-		}
-	}
-	return false
 }
 
 // reachFix is what to do when dom0's agent cannot be reached.

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/provision"
 	"github.com/spf13/cobra"
 )
 
@@ -268,7 +268,7 @@ func (a *app) checkGlobalFlags(cmd *cobra.Command) error {
 		return &exitError{exitUsage, fmt.Errorf("--state-dir %q: %w", a.stateRoot, err)}
 	}
 	// The state directory's paths go into dnsmasq's config (item 4).
-	if err := netsetup.CheckConfPath(abs); err != nil {
+	if err := provision.CheckStateRoot(abs); err != nil {
 		return &exitError{exitUsage, fmt.Errorf("--state-dir: %w", err)}
 	}
 	a.stateRoot = abs
