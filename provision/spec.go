@@ -333,109 +333,145 @@ const MaxLabName = 24
 
 // Validate checks every field and returns all problems joined, each naming its field.
 func (s Spec) Validate() error {
-	var errs []error
-	add := func(field, value, expected string) {
-		errs = append(errs, &FieldError{Field: field, Value: value, Expected: expected})
-	}
+	var errs fieldErrors
 	if s.Lab == "" || len(s.Lab) > MaxLabName || !labNameRE.MatchString(s.Lab) || strings.HasSuffix(s.Lab, "-") {
-		add("lab", s.Lab, fmt.Sprintf("a name of 1-%d lower-case letters, digits and '-', starting with a letter", MaxLabName))
+		errs.add("lab", s.Lab, fmt.Sprintf("a name of 1-%d lower-case letters, digits and '-', starting with a letter", MaxLabName))
 	}
-	n := s.Network
-	checkIf := func(field, v string) {
-		switch {
-		case v == "":
-			add(field, v, "an interface name (not empty)")
-		case len(v) > 15:
-			add(field, v, "an interface name of at most 15 bytes (IFNAMSIZ-1)")
-		case !ifNameRE.MatchString(v) || v == "." || v == "..":
-			add(field, v, "an interface name of letters, digits, '_', '.' and '-'")
-		}
+	r := s.Network.validate(&errs)
+	s.Guests.validate(&errs, r)
+	s.Xen.validate(&errs)
+	if s.Users.Iterations < 1000 || s.Users.Iterations > 10_000_000 {
+		errs.add("users.iterations", fmt.Sprint(s.Users.Iterations), "PBKDF2 iterations from 1000 to 10000000")
 	}
-	checkIf("network.bridge", n.Bridge)
-	checkIf("network.uplink", n.Uplink)
+	return errors.Join(errs...)
+}
+
+// fieldErrors collects a spec's FieldErrors: every wrong field is named
+// at once, not the first only.
+type fieldErrors []error
+
+func (e *fieldErrors) add(field, value, expected string) {
+	*e = append(*e, &FieldError{Field: field, Value: value, Expected: expected})
+}
+
+// dhcpRange is network.dhcp's range as validate read it; ok when both
+// ends are IPv4 addresses.
+type dhcpRange struct {
+	start, end netip.Addr
+	ok         bool
+}
+
+func checkIfName(errs *fieldErrors, field, v string) {
+	switch {
+	case v == "":
+		errs.add(field, v, "an interface name (not empty)")
+	case len(v) > 15:
+		errs.add(field, v, "an interface name of at most 15 bytes (IFNAMSIZ-1)")
+	case !ifNameRE.MatchString(v) || v == "." || v == "..":
+		errs.add(field, v, "an interface name of letters, digits, '_', '.' and '-'")
+	}
+}
+
+// validate checks the network section and returns its DHCP range.
+func (n Network) validate(errs *fieldErrors) dhcpRange {
+	checkIfName(errs, "network.bridge", n.Bridge)
+	checkIfName(errs, "network.uplink", n.Uplink)
 	if n.Bridge != "" && n.Bridge == n.Uplink {
-		add("network.uplink", n.Uplink, "a name different from network.bridge")
+		errs.add("network.uplink", n.Uplink, "a name different from network.bridge")
 	}
 	bridge, err := netip.ParsePrefix(n.Address)
 	bridgeOK := err == nil && bridge.Addr().Is4() && bridge.Bits() <= 30 && bridge.Bits() >= 8
 	if !bridgeOK {
-		add("network.address", n.Address, "an IPv4 address with prefix length 8-30 in CIDR form, like 192.168.77.2/24")
+		errs.add("network.address", n.Address, "an IPv4 address with prefix length 8-30 in CIDR form, like 192.168.77.2/24")
 	}
 	subnet := bridge.Masked()
 	if bridgeOK && (bridge.Addr() == subnet.Addr() || bridge.Addr() == lastAddr(subnet)) {
-		add("network.address", n.Address, "a host address, not the network or broadcast address of "+subnet.String())
+		errs.add("network.address", n.Address, "a host address, not the network or broadcast address of "+subnet.String())
 		bridgeOK = false
 	}
 	host, err := netip.ParsePrefix(n.HostAddress)
 	switch {
 	case err != nil || !host.Addr().Is4():
-		add("network.host_address", n.HostAddress, "an IPv4 address in CIDR form, like 192.168.77.1/24")
+		errs.add("network.host_address", n.HostAddress, "an IPv4 address in CIDR form, like 192.168.77.1/24")
 	case bridgeOK && (host.Masked() != subnet):
-		add("network.host_address", n.HostAddress, "an address in the lab subnet "+subnet.String()+" with the same prefix length")
+		errs.add("network.host_address", n.HostAddress, "an address in the lab subnet "+subnet.String()+" with the same prefix length")
 	case bridgeOK && host.Addr() == bridge.Addr():
-		add("network.host_address", n.HostAddress, "an address different from network.address")
+		errs.add("network.host_address", n.HostAddress, "an address different from network.address")
 	}
-	start, errS := netip.ParseAddr(n.DHCP.Start)
-	end, errE := netip.ParseAddr(n.DHCP.End)
-	if errS != nil || !start.Is4() {
-		add("network.dhcp.start", n.DHCP.Start, "an IPv4 address like 192.168.77.3")
-	}
-	if errE != nil || !end.Is4() {
-		add("network.dhcp.end", n.DHCP.End, "an IPv4 address like 192.168.77.200")
-	}
-	if errS == nil && errE == nil && start.Is4() && end.Is4() && bridgeOK {
+	r := n.DHCP.parse(errs)
+	if r.ok && bridgeOK {
+		start, end := r.start, r.end
 		switch {
 		case !subnet.Contains(start) || start == subnet.Addr() || start == lastAddr(subnet):
-			add("network.dhcp.start", n.DHCP.Start, "a host address inside the subnet "+subnet.String())
+			errs.add("network.dhcp.start", n.DHCP.Start, "a host address inside the subnet "+subnet.String())
 		case !subnet.Contains(end) || end == subnet.Addr() || end == lastAddr(subnet):
-			add("network.dhcp.end", n.DHCP.End, "a host address inside the subnet "+subnet.String())
+			errs.add("network.dhcp.end", n.DHCP.End, "a host address inside the subnet "+subnet.String())
 		case end.Less(start):
-			add("network.dhcp.end", n.DHCP.End, "an address not below network.dhcp.start "+n.DHCP.Start)
+			errs.add("network.dhcp.end", n.DHCP.End, "an address not below network.dhcp.start "+n.DHCP.Start)
 		case !bridge.Addr().Less(start) && !end.Less(bridge.Addr()):
-			add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the bridge address "+bridge.Addr().String())
+			errs.add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the bridge address "+bridge.Addr().String())
 		case host.IsValid() && !host.Addr().Less(start) && !end.Less(host.Addr()):
-			add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the host address "+host.Addr().String())
+			errs.add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the host address "+host.Addr().String())
 		}
 	}
 	if time.Duration(n.DHCP.Lease) < 2*time.Minute {
-		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at least 2m (dnsmasq's minimum)")
+		errs.add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at least 2m (dnsmasq's minimum)")
 	} else if time.Duration(n.DHCP.Lease) > MaxLease {
-		add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at most "+MaxLease.String()+" (a guest that left keeps its address that long)")
+		errs.add("network.dhcp.lease", n.DHCP.Lease.String(), "a lease time of at most "+MaxLease.String()+" (a guest that left keeps its address that long)")
 	}
-	g := s.Guests
+	return r
+}
+
+// parse reads the DHCP range's ends, naming each one that is not IPv4.
+func (d DHCP) parse(errs *fieldErrors) dhcpRange {
+	start, errS := netip.ParseAddr(d.Start)
+	end, errE := netip.ParseAddr(d.End)
+	if errS != nil || !start.Is4() {
+		errs.add("network.dhcp.start", d.Start, "an IPv4 address like 192.168.77.3")
+	}
+	if errE != nil || !end.Is4() {
+		errs.add("network.dhcp.end", d.End, "an IPv4 address like 192.168.77.200")
+	}
+	return dhcpRange{start: start, end: end, ok: errS == nil && errE == nil && start.Is4() && end.Is4()}
+}
+
+// validate checks the guests section; r is the DHCP range they are
+// pinned into.
+func (g Guests) validate(errs *fieldErrors, r dhcpRange) {
 	if g.Name == "" || len(g.Name) > 20 || !labNameRE.MatchString(g.Name) {
-		add("guests.name", g.Name, "a name of 1-20 lower-case letters, digits and '-', starting with a letter")
+		errs.add("guests.name", g.Name, "a name of 1-20 lower-case letters, digits and '-', starting with a letter")
 	}
 	if g.Replicas < 1 || g.Replicas > MaxReplicas {
-		add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("a number of guests from 1 to %d", MaxReplicas))
-	} else if errS == nil && errE == nil && start.Is4() && end.Is4() && !end.Less(start) && rangeSize(start, end) < g.Replicas {
-		add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("at most %d guests: each is pinned to an address of the DHCP range", rangeSize(start, end)))
+		errs.add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("a number of guests from 1 to %d", MaxReplicas))
+	} else if r.ok && !r.end.Less(r.start) && rangeSize(r.start, r.end) < g.Replicas {
+		errs.add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("at most %d guests: each is pinned to an address of the DHCP range", rangeSize(r.start, r.end)))
 	}
 	if g.Runtime != "process" && g.Runtime != "xen" {
-		add("guests.runtime", g.Runtime, "process (the simulated lab's guests) or xen")
+		errs.add("guests.runtime", g.Runtime, "process (the simulated lab's guests) or xen")
 	}
 	if g.Port < 1 || g.Port > 65535 {
-		add("guests.port", fmt.Sprint(g.Port), "a TCP port 1-65535")
+		errs.add("guests.port", fmt.Sprint(g.Port), "a TCP port 1-65535")
 	}
 	if g.Memory < 16 || g.Memory > 4096 {
-		add("guests.memory", fmt.Sprint(g.Memory), "MiB from 16 to 4096 (16 is too little for the article's unikernel; 32 works)")
+		errs.add("guests.memory", fmt.Sprint(g.Memory), "MiB from 16 to 4096 (16 is too little for the article's unikernel; 32 works)")
 	}
-	if s.Xen.XL == "" || strings.ContainsAny(s.Xen.XL, "\x00\n") {
-		add("xen.xl", s.Xen.XL, "the xl command (a name on PATH or an absolute path)")
+}
+
+// validate checks the xen section (used by the xen runtime only, but
+// checked always: a spec is valid or not whatever the runtime).
+func (x Xen) validate(errs *fieldErrors) {
+	if x.XL == "" || strings.ContainsAny(x.XL, "\x00\n") {
+		errs.add("xen.xl", x.XL, "the xl command (a name on PATH or an absolute path)")
 	}
-	for _, e := range s.Xen.validateToolchain() {
-		add(e.Field, e.Value, e.Expected)
+	for _, e := range x.validateToolchain() {
+		errs.add(e.Field, e.Value, e.Expected)
 	}
-	if s.Xen.Kernel != "" && !filepath.IsAbs(s.Xen.Kernel) {
-		add("xen.kernel", s.Xen.Kernel, "an absolute path to a built unikernel (dist/auth.xen), or empty to build in dom0")
+	if x.Kernel != "" && !filepath.IsAbs(x.Kernel) {
+		errs.add("xen.kernel", x.Kernel, "an absolute path to a built unikernel (dist/auth.xen), or empty to build in dom0")
 	}
-	if strings.ContainsAny(s.Xen.Extra, "'\n\x00") {
-		add("xen.extra", s.Xen.Extra, "boot arguments without quotes or newlines")
+	if strings.ContainsAny(x.Extra, "'\n\x00") {
+		errs.add("xen.extra", x.Extra, "boot arguments without quotes or newlines")
 	}
-	if s.Users.Iterations < 1000 || s.Users.Iterations > 10_000_000 {
-		add("users.iterations", fmt.Sprint(s.Users.Iterations), "PBKDF2 iterations from 1000 to 10000000")
-	}
-	return errors.Join(errs...)
 }
 
 // MaxReplicas bounds one lab's guests (one /24's worth).
