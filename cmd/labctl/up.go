@@ -20,79 +20,7 @@ func newUpCmd(a *app) *cobra.Command {
 		Annotations: map[string]string{annTargets: "sim"},
 		Short:       "Bring the whole lab up: the simulated VM, provision, users image, deploy, check",
 		Args:        cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.target != targetSim {
-				return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then %s)", a.target, a.hint(cmd, a.lab, "provision"))}
-			}
-			spec, err := a.loadSpec()
-			if err != nil {
-				return err
-			}
-			// The demo user's PBKDF2 (a lab with no users gets john; ~150
-			// ms at the product cost) runs while the VM's namespaces are
-			// made: up from nothing is measured against 1 s (issue 13).
-			type seedResult struct {
-				seeded bool
-				err    error
-			}
-			seeding := make(chan seedResult, 1)
-			go func() {
-				s, err := a.seedDemo(spec)
-				seeding <- seedResult{s, err}
-			}()
-			if err := a.simUp(cmd, spec); err != nil {
-				<-seeding
-				return err
-			}
-			seed := <-seeding
-			if seed.err != nil {
-				return seed.err
-			}
-			// deploy converges dom0's network first, then the guests.
-			r, err := a.deploy(cmd, spec, false)
-			if err != nil {
-				return err
-			}
-			if !r.OK {
-				if a.jsonOut {
-					return a.finishUp(cmd, spec, r, nil)
-				}
-				return a.finish(cmd, r)
-			}
-			// Check with a credential the lab really has: the demo user
-			// while his hash still matches the article's password (issue
-			// 10 item 10); otherwise only the refusals, said so.
-			// Each verification is a PBKDF2 at the lab's cost: asked once,
-			// and not at all when john was seeded just now.
-			user, password := attach.DemoUser, attach.DemoPassword
-			if !seed.seeded {
-				if user, password, err = a.upCredentials(spec); err != nil {
-					return err
-				}
-			}
-			var reports []check.Report
-			if fullCheck {
-				reports, err = a.check(cmd.Context(), spec, r.Guests, user, password)
-			} else {
-				reports, err = a.checkCases(cmd.Context(), spec, r.Guests, upCases(user, password))
-			}
-			if err != nil {
-				return err
-			}
-			if a.jsonOut {
-				return a.finishUp(cmd, spec, r, reports)
-			}
-			if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
-				return err
-			}
-			if err := a.printCheck(cmd.ErrOrStderr(), spec.Lab, reports); err != nil {
-				return err
-			}
-			a.printTry(cmd.OutOrStdout(), spec, r, user, password)
-			_, dom0, _ := vmctl.SimNames(spec.Lab)
-			fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: %s\n", dom0, a.hint(cmd, spec.Lab, "down"))
-			return nil
-		},
+		RunE:        func(cmd *cobra.Command, args []string) error { return a.up(cmd, fullCheck) },
 	}
 	addTargetFlags(cmd, a)
 	addJSONFlag(cmd, a)
@@ -100,6 +28,82 @@ func newUpCmd(a *app) *cobra.Command {
 	addBundleOnFailure(cmd, a)
 	cmd.Flags().BoolVar(&fullCheck, "full-check", false, "run check's whole contract probe (22 cases per guest) instead of one valid and one wrong credential")
 	return cmd
+}
+
+// up is `labctl up`: the simulated VM, provision, users image, deploy,
+// then a quick check (or, with fullCheck, check's whole probe).
+func (a *app) up(cmd *cobra.Command, fullCheck bool) error {
+	if a.target != targetSim {
+		return &exitError{exitUsage, fmt.Errorf("--target %q: up builds the simulated lab; use --target sim (on a real dom0: vagrant up, then %s)", a.target, a.hint(cmd, a.lab, "provision"))}
+	}
+	spec, err := a.loadSpec()
+	if err != nil {
+		return err
+	}
+	// The demo user's PBKDF2 (a lab with no users gets john; ~150
+	// ms at the product cost) runs while the VM's namespaces are
+	// made: up from nothing is measured against 1 s (issue 13).
+	type seedResult struct {
+		seeded bool
+		err    error
+	}
+	seeding := make(chan seedResult, 1)
+	go func() {
+		s, err := a.seedDemo(spec)
+		seeding <- seedResult{s, err}
+	}()
+	if err := a.simUp(cmd, spec); err != nil {
+		<-seeding
+		return err
+	}
+	seed := <-seeding
+	if seed.err != nil {
+		return seed.err
+	}
+	// deploy converges dom0's network first, then the guests.
+	r, err := a.deploy(cmd, spec, false)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		if a.jsonOut {
+			return a.finishUp(cmd, spec, r, nil)
+		}
+		return a.finish(cmd, r)
+	}
+	// Check with a credential the lab really has: the demo user
+	// while his hash still matches the article's password (issue
+	// 10 item 10); otherwise only the refusals, said so.
+	// Each verification is a PBKDF2 at the lab's cost: asked once,
+	// and not at all when john was seeded just now.
+	user, password := attach.DemoUser, attach.DemoPassword
+	if !seed.seeded {
+		if user, password, err = a.upCredentials(spec); err != nil {
+			return err
+		}
+	}
+	var reports []check.Report
+	if fullCheck {
+		reports, err = a.check(cmd.Context(), spec, r.Guests, user, password)
+	} else {
+		reports, err = a.checkCases(cmd.Context(), spec, r.Guests, upCases(user, password))
+	}
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.finishUp(cmd, spec, r, reports)
+	}
+	if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
+		return err
+	}
+	if err := a.printCheck(cmd.ErrOrStderr(), spec.Lab, reports); err != nil {
+		return err
+	}
+	a.printTry(cmd.OutOrStdout(), spec, r, user, password)
+	_, dom0, _ := vmctl.SimNames(spec.Lab)
+	fmt.Fprintf(cmd.OutOrStdout(), "dom0 shell: sudo ip netns exec %s bash; remove it all: %s\n", dom0, a.hint(cmd, spec.Lab, "down"))
+	return nil
 }
 
 // upCases is what up checks by default: that a guest lets the lab's

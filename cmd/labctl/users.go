@@ -51,6 +51,18 @@ func newUsersCmd(a *app) *cobra.Command {
 		Use:   "users",
 		Short: "Manage the lab's users (the auth service's store); deploy puts them in the users image",
 	}
+	add, remove, list := newUsersAddCmd(a), newUsersRemoveCmd(a), newUsersListCmd(a)
+	addJSONFlag(list, a)
+	// Users live on this machine whatever the target (deploy sends the
+	// image): --target is accepted so one command line fits every verb.
+	for _, c := range []*cobra.Command{add, remove, list} {
+		addTargetOnly(c, a, "")
+	}
+	cmd.AddCommand(add, remove, list)
+	return cmd
+}
+
+func newUsersAddCmd(a *app) *cobra.Command {
 	var fromStdin bool
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -88,7 +100,11 @@ func newUsersCmd(a *app) *cobra.Command {
 		},
 	}
 	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
-	remove := &cobra.Command{
+	return add
+}
+
+func newUsersRemoveCmd(a *app) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
@@ -107,7 +123,10 @@ func newUsersCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	list := &cobra.Command{
+}
+
+func newUsersListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List the users, one per line",
 		Args:  cobra.NoArgs,
@@ -141,14 +160,6 @@ func newUsersCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	addJSONFlag(list, a)
-	// Users live on this machine whatever the target (deploy sends the
-	// image): --target is accepted so one command line fits every verb.
-	for _, c := range []*cobra.Command{add, remove, list} {
-		addTargetOnly(c, a, "")
-	}
-	cmd.AddCommand(add, remove, list)
-	return cmd
 }
 
 // readPassword reads a password without echo from the terminal, or the
