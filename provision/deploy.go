@@ -57,13 +57,13 @@ type DeployInput struct {
 	Kernel   string `json:"kernel,omitempty"`
 }
 
-func (d *Dom0) guestsDir() string { return filepath.Join(d.StateDir, "guests") }
+func (d guestSteps) guestsDir() string { return filepath.Join(d.StateDir, "guests") }
 
 // withKernel sets the kernel the spec's runtime boots: the unikernel for
 // xen (built in dom0, or xen.kernel); for process, what the host sent.
-func (d *Dom0) withKernel(in DeployInput) DeployInput {
+func (d guestSteps) withKernel(in DeployInput) DeployInput {
 	if d.Spec.Guests.Runtime == "xen" {
-		if k, err := d.xenKernel(); err == nil {
+		if k, err := (xenBuild{d.Dom0}).xenKernel(); err == nil {
 			in.Kernel = k
 		}
 	}
@@ -71,7 +71,7 @@ func (d *Dom0) withKernel(in DeployInput) DeployInput {
 }
 
 // desiredGuests lists the spec's guests with their identities.
-func (d *Dom0) desiredGuests(in DeployInput) []GuestRecord {
+func (d guestSteps) desiredGuests(in DeployInput) []GuestRecord {
 	s := d.Spec
 	start, _ := netip.ParseAddr(s.Network.DHCP.Start)
 	kid := fileID(in.Kernel)
@@ -101,7 +101,7 @@ func fileID(path string) string {
 }
 
 // guestSpec is what the guest's runtime needs.
-func (d *Dom0) guestSpec(g GuestRecord) vmctl.GuestSpec {
+func (d guestSteps) guestSpec(g GuestRecord) vmctl.GuestSpec {
 	mac, _ := net.ParseMAC(g.MAC)
 	ip, _ := netip.ParseAddr(g.IP)
 	return vmctl.GuestSpec{
@@ -112,7 +112,7 @@ func (d *Dom0) guestSpec(g GuestRecord) vmctl.GuestSpec {
 }
 
 // runtime is the runtime a guest was (or will be) deployed with.
-func (d *Dom0) runtime(g GuestRecord) vmctl.Runtime {
+func (d guestSteps) runtime(g GuestRecord) vmctl.Runtime {
 	if rt, ok := d.Runtimes[g.Runtime]; ok {
 		return rt
 	}
@@ -178,11 +178,11 @@ func renderPins(gs []GuestRecord) []byte {
 // DeploySteps are provision's steps followed by the guests': for xen the
 // toolchain check and the unikernel build, the pins, then each guest
 // (concurrently), then removal of guests no longer in the spec.
-func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
+func (d guestSteps) DeploySteps(in DeployInput, plan bool) []Step {
 	steps := d.Steps()
 	guestAfter := []string{"pins"}
 	if d.Spec.Guests.Runtime == "xen" {
-		steps = append(steps, d.xenSteps(plan)...)
+		steps = append(steps, xenBuild{d.Dom0}.xenSteps(plan)...)
 		guestAfter = append(guestAfter, "build")
 	}
 	want := d.desiredGuests(d.withKernel(in))
@@ -220,7 +220,7 @@ func (d *Dom0) DeploySteps(in DeployInput, plan bool) []Step {
 	return steps
 }
 
-func (d *Dom0) observePins(want []GuestRecord) ([]Item, error) {
+func (d guestSteps) observePins(want []GuestRecord) ([]Item, error) {
 	c := d.Dnsmasq()
 	have, _ := os.ReadFile(c.HostsPath())
 	obs := "current"
@@ -249,7 +249,7 @@ func pinsMark(pid int, content []byte) string {
 // pinsLoaded reports whether the running dnsmasq is known to have read
 // content. Unsure (no mark, another pid, no dnsmasq) is false: a SIGHUP
 // costs a few milliseconds, a guest without its pin costs a deploy.
-func (d *Dom0) pinsLoaded(c netsetup.DnsmasqConfig, content []byte) bool {
+func (d guestSteps) pinsLoaded(c netsetup.DnsmasqConfig, content []byte) bool {
 	pid := netsetup.ObserveDnsmasq(c).Pid
 	if pid == 0 {
 		return false
@@ -260,14 +260,14 @@ func (d *Dom0) pinsLoaded(c netsetup.DnsmasqConfig, content []byte) bool {
 
 // applyPins rewrites the hosts file and makes dnsmasq re-read it (SIGHUP):
 // no restart, so it keeps its pid and every lease.
-func (d *Dom0) applyPins(ctx context.Context, want []GuestRecord) error {
+func (d guestSteps) applyPins(ctx context.Context, want []GuestRecord) error {
 	return d.writePins(ctx, d.Dnsmasq(), renderPins(want))
 }
 
 // writePins writes the hosts file, reloads dnsmasq and, once dnsmasq said
 // it re-read the file, marks it loaded by that pid. The mark is removed
 // before the write, so a kill at any point leaves no mark that lies.
-func (d *Dom0) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content []byte) error {
+func (d guestSteps) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content []byte) error {
 	if err := os.Remove(pinsLoadedPath(c)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing %s: %w", pinsLoadedPath(c), err)
 	}
@@ -288,7 +288,7 @@ func (d *Dom0) writePins(ctx context.Context, c netsetup.DnsmasqConfig, content 
 // (status, doctor): only a settled lease file counts (readLeases), and a
 // lease not found is looked for again a few times, milliseconds apart,
 // before it counts as absent.
-func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
+func (d guestSteps) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 	mac, _ := net.ParseMAC(g.MAC)
 	for try := range 4 {
 		if try > 0 {
@@ -309,7 +309,7 @@ func (d *Dom0) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 // verdict — a poll that looks again (waitHealthy), a release that is
 // optional — so it does not wait for the file to settle: while guests
 // boot or go, dnsmasq rewrites it every few milliseconds.
-func (d *Dom0) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
+func (d guestSteps) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
 	mac, _ := net.ParseMAC(g.MAC)
 	ls, err := readLeases(d.Dnsmasq().LeasePath(), false)
 	if err != nil {
@@ -358,7 +358,7 @@ func guestBudget(n int) time.Duration {
 // mode a runtime that cannot answer (no xl here) is reported, not fatal.
 // proven, when set, is the lease and health applyGuest just established:
 // they are reported as such rather than looked at again.
-func (d *Dom0) observeGuest(ctx context.Context, g GuestRecord, plan bool, proven *guestProof) ([]Item, error) {
+func (d guestSteps) observeGuest(ctx context.Context, g GuestRecord, plan bool, proven *guestProof) ([]Item, error) {
 	have, had := readRecord(g.StateDir)
 	cur := g
 	if had {
@@ -465,7 +465,7 @@ const attemptLimit = 15 * time.Second
 // changed — stopping the old one with the runtime that started it — then
 // waits for its pinned lease and a healthy answer. A boot that fails or
 // does not become healthy is retried with backoff until deadline.
-func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord, deadline time.Time) (*guestProof, error) {
+func (d guestSteps) applyGuest(ctx context.Context, g GuestRecord, deadline time.Time) (*guestProof, error) {
 	if err := d.Journal.Record(Entry{Kind: KindGuest, Name: g.Name, Path: g.StateDir}); err != nil {
 		return nil, err
 	}
@@ -525,7 +525,7 @@ func (d *Dom0) applyGuest(ctx context.Context, g GuestRecord, deadline time.Time
 
 // waitHealthy waits up to limit for g's pinned lease and a healthy answer
 // from it, and returns the lease it saw.
-func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) (*guestProof, error) {
+func (d guestSteps) waitHealthy(ctx context.Context, g GuestRecord, limit time.Duration) (*guestProof, error) {
 	deadline := time.Now().Add(limit)
 	spec := d.guestSpec(g)
 	var last error
@@ -561,7 +561,7 @@ func (d *Dom0) waitHealthy(ctx context.Context, g GuestRecord, limit time.Durati
 	}
 }
 
-func (d *Dom0) observePrune(want []GuestRecord) ([]Item, error) {
+func (d guestSteps) observePrune(want []GuestRecord) ([]Item, error) {
 	have, err := ReadGuests(d.StateDir)
 	if err != nil {
 		return nil, err
@@ -575,7 +575,7 @@ func (d *Dom0) observePrune(want []GuestRecord) ([]Item, error) {
 	return items, nil
 }
 
-func (d *Dom0) applyPrune(ctx context.Context, want []GuestRecord) error {
+func (d guestSteps) applyPrune(ctx context.Context, want []GuestRecord) error {
 	have, err := ReadGuests(d.StateDir)
 	if err != nil {
 		return err
@@ -592,7 +592,7 @@ func (d *Dom0) applyPrune(ctx context.Context, want []GuestRecord) error {
 
 // destroyGuest stops a guest, releases its lease and forgets it. Its pin
 // goes with the next pins rewrite (deploy) or with dnsmasq (teardown).
-func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
+func (d guestSteps) destroyGuest(ctx context.Context, g GuestRecord) error {
 	if err := d.runtime(g).Stop(ctx, d.guestSpec(g)); err != nil {
 		return err
 	}
@@ -606,7 +606,7 @@ func (d *Dom0) destroyGuest(ctx context.Context, g GuestRecord) error {
 // releaseLease asks dnsmasq to drop the guest's lease (dhcp_release sends
 // a DHCPRELEASE on the guest's behalf), so a destroyed guest's address is
 // free at once rather than at lease expiry.
-func (d *Dom0) releaseLease(ctx context.Context, g GuestRecord) {
+func (d guestSteps) releaseLease(ctx context.Context, g GuestRecord) {
 	l, found := d.leaseNow(g)
 	if !found {
 		return
@@ -635,11 +635,11 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("no guest %q in lab %s (deployed: %s)", name, d.Spec.Lab, strings.Join(names, ", "))
 	}
-	if err := d.destroyGuest(ctx, gs[i]); err != nil {
+	if err := (guestSteps{d}).destroyGuest(ctx, gs[i]); err != nil {
 		return err
 	}
 	rest := slices.Delete(gs, i, i+1)
-	if err := d.writePins(ctx, d.Dnsmasq(), renderPins(rest)); err != nil {
+	if err := (guestSteps{d}).writePins(ctx, d.Dnsmasq(), renderPins(rest)); err != nil {
 		// The next deploy sees no mark and reloads.
 		d.Log.Warn("dnsmasq not reloaded", "err", err)
 	}
@@ -647,7 +647,7 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 }
 
 // undoGuest is teardown's undo of KindGuest.
-func (d *Dom0) undoGuest(ctx context.Context, e Entry) error {
+func (d guestSteps) undoGuest(ctx context.Context, e Entry) error {
 	b, err := os.ReadFile(filepath.Join(e.Path, "guest.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // never started, or already removed

@@ -27,7 +27,7 @@ import (
 // collides exactly with rivals bound to no device.
 //
 // It runs on the calling thread, which is in dom0's namespace.
-func (d *Dom0) dhcpPortItem(bridgeExists bool) Item {
+func (d netSteps) dhcpPortItem(bridgeExists bool) Item {
 	dev := d.Spec.Network.Bridge
 	if !bridgeExists {
 		dev = "lo"
@@ -80,7 +80,7 @@ func trialBindDHCP(dev string) error {
 // dnsmasq of labctl's for this lab under another state directory gets its
 // own message (issue 10: "same lab under two state directories" used to
 // end in "Address already in use").
-func (d *Dom0) describeHolder(pid int) string {
+func (d netSteps) describeHolder(pid int) string {
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")

@@ -63,10 +63,10 @@ func (d *Dom0) Doctor(ctx context.Context, w io.Writer) Result {
 		emit([]doctor.Finding{{Layer: doctor.LayerGuest, Check: "guests", Status: doctor.StatusFail,
 			Detail: err.Error(), Meaning: "the deployed guests' records cannot be read", Fix: FixDeploy}})
 	}
-	for i, o := range d.observeGuests(ctx, gs) {
+	for i, o := range (guestSteps{d}).observeGuests(ctx, gs) {
 		g := gs[i]
 		emit(doctor.CheckGuest(doctor.GuestConfig{Deploy: FixDeploy,
-			Logs: filepath.Join(d.guestsDir(), "%s", "console.log") + " on dom0"}, o))
+			Logs: filepath.Join(guestSteps{d}.guestsDir(), "%s", "console.log") + " on dom0"}, o))
 		r.Guests = append(r.Guests, GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(),
 			State: o.State, Healthy: o.Dom0Probe.OK})
 	}
@@ -96,10 +96,10 @@ func (d *Dom0) doctorConfig() doctor.Dom0Config {
 // its own error: one failing read fails its checks only.
 func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 	var o doctor.Dom0Obs
-	o.Xen = d.xenPreflight(ctx)
+	o.Xen = xenBuild{d}.xenPreflight(ctx)
 	// The same version checks as provision's preflight, through its cache.
 	tc := openToolCache(filepath.Dir(d.StateDir), d.readOnly)
-	for _, it := range []Item{dnsmasqItem(ctx, tc), d.iptablesItem(ctx, tc)} {
+	for _, it := range []Item{dnsmasqItem(ctx, tc), (netSteps{d}).iptablesItem(ctx, tc)} {
 		o.Tools = append(o.Tools, doctor.ToolObs{Tool: it.Name, Desired: it.Desired, Observed: it.Observed, OK: it.OK})
 	}
 	tc.save()
@@ -125,7 +125,7 @@ func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 }
 
 // xenPreflight asks xl and the toolchain, as deploy's xen step does.
-func (d *Dom0) xenPreflight(ctx context.Context) []xen.Finding {
+func (d xenBuild) xenPreflight(ctx context.Context) []xen.Finding {
 	opt := d.xenPreflightOptions()
 	var fs []xen.Finding
 	if xr, err := d.xenRuntime(); err == nil {
@@ -178,7 +178,7 @@ func serverSockets() ([]doctor.Socket, map[uint64][]doctor.Proc, error) {
 
 // observeGuests probes the guests concurrently, then reads dom0's ARP
 // entries (the probes refreshed them).
-func (d *Dom0) observeGuests(ctx context.Context, gs []GuestRecord) []doctor.GuestObs {
+func (d guestSteps) observeGuests(ctx context.Context, gs []GuestRecord) []doctor.GuestObs {
 	out := make([]doctor.GuestObs, len(gs))
 	var wg sync.WaitGroup
 	for i, g := range gs {
@@ -215,7 +215,7 @@ func (d *Dom0) observeGuests(ctx context.Context, gs []GuestRecord) []doctor.Gue
 }
 
 // neighbors maps IPv4 addresses to dom0's neighbour entries on the bridge.
-func (d *Dom0) neighbors() (map[string]netlink.Neigh, error) {
+func (d guestSteps) neighbors() (map[string]netlink.Neigh, error) {
 	br, err := d.NL.LinkByName(d.Spec.Network.Bridge)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", d.Spec.Network.Bridge, err)

@@ -310,12 +310,12 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 	if plan {
 		mode = ModePlan
 	}
-	steps, err := Run(ctx, d.DeploySteps(in, plan), mode, emit)
+	steps, err := Run(ctx, guestSteps{d}.DeploySteps(in, plan), mode, emit)
 	r := d.result("deploy", steps, err)
 	r.Plan = plan
 	r.Guests = d.guestStatuses(steps)
 	if plan && d.Spec.Guests.Runtime == "xen" {
-		plans, perr := d.xenPlans(d.desiredGuests(d.withKernel(in)))
+		plans, perr := xenBuild{d}.xenPlans(guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)))
 		if perr != nil {
 			r.OK, r.Error = false, perr.Error()
 		}
@@ -331,7 +331,7 @@ func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
 	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
 		// Desired guests are those of the spec with what was last
 		// deployed (the host re-sends the image on deploy, not status).
-		all = d.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel}, true)
+		all = guestSteps{d}.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel}, true)
 	}
 	steps, err := Run(ctx, all, ModePlan, emit)
 	r := d.result("status", steps, err)

@@ -99,7 +99,7 @@ func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
 
 // Steps returns the converge steps in order.
 func (d *Dom0) Steps() []Step {
-	steps := d.steps()
+	steps := netSteps{d}.steps()
 	if d.enter != nil {
 		for i := range steps {
 			steps[i] = d.entered(steps[i])
@@ -108,7 +108,7 @@ func (d *Dom0) Steps() []Step {
 	return steps
 }
 
-func (d *Dom0) steps() []Step {
+func (d netSteps) steps() []Step {
 	return []Step{
 		{Name: "preflight", Observe: d.observePreflight},
 		{Name: "bridge", Observe: d.observeBridge, Apply: d.applyBridge},
@@ -135,7 +135,7 @@ func ok(name, desired, observed string) Item {
 
 // --- preflight -------------------------------------------------------------
 
-func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
+func (d netSteps) observePreflight(ctx context.Context) ([]Item, error) {
 	// The tool versions are two execs on a machine that has not cached
 	// them yet (a cold provision): ask both while the links are read.
 	// These goroutines are not on the thread that entered dom0 (see
@@ -156,7 +156,7 @@ func (d *Dom0) observePreflight(ctx context.Context) ([]Item, error) {
 }
 
 // preflightLinks checks the uplink and that the subnet is the lab's alone.
-func (d *Dom0) preflightLinks() ([]Item, error) {
+func (d netSteps) preflightLinks() ([]Item, error) {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -206,7 +206,7 @@ func (d *Dom0) preflightLinks() ([]Item, error) {
 // stateDirItem checks that dnsmasq, which drops root for "nobody" before
 // it reads its hosts file (the guests' pins), can reach its directory:
 // every directory above it must let others traverse it.
-func (d *Dom0) stateDirItem() Item {
+func (d netSteps) stateDirItem() Item {
 	it := Item{Name: "state directory", Desired: "reachable by dnsmasq (user nobody)"}
 	for dir := d.StateDir; ; dir = filepath.Dir(dir) {
 		st, err := os.Stat(dir)
@@ -242,7 +242,7 @@ func dnsmasqItem(ctx context.Context, tc *toolCache) Item {
 	return it
 }
 
-func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
+func (d netSteps) iptablesItem(ctx context.Context, tc *toolCache) Item {
 	it := Item{Name: "iptables", Desired: ">= " + toolver.MinIPTables().String()}
 	line, err := tc.version("iptables", func() (string, error) { return d.IPT.Version(ctx) })
 	if err != nil {
@@ -265,7 +265,7 @@ func (d *Dom0) iptablesItem(ctx context.Context, tc *toolCache) Item {
 
 // --- bridge ----------------------------------------------------------------
 
-func (d *Dom0) observeBridge(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeBridge(ctx context.Context) ([]Item, error) {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -307,7 +307,7 @@ func macOwner(br, up netsetup.Link) string {
 	return ""
 }
 
-func (d *Dom0) applyBridge(ctx context.Context, _ []Item) error {
+func (d netSteps) applyBridge(ctx context.Context, _ []Item) error {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -354,7 +354,7 @@ func (d *Dom0) applyBridge(ctx context.Context, _ []Item) error {
 
 // --- uplink ----------------------------------------------------------------
 
-func (d *Dom0) observeUplink(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeUplink(ctx context.Context) ([]Item, error) {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -375,7 +375,7 @@ func (d *Dom0) observeUplink(ctx context.Context) ([]Item, error) {
 	}, nil
 }
 
-func (d *Dom0) applyUplink(ctx context.Context, _ []Item) error {
+func (d netSteps) applyUplink(ctx context.Context, _ []Item) error {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -401,7 +401,7 @@ func (d *Dom0) applyUplink(ctx context.Context, _ []Item) error {
 
 // --- address ---------------------------------------------------------------
 
-func (d *Dom0) observeAddress(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeAddress(ctx context.Context) ([]Item, error) {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -440,7 +440,7 @@ func (d *Dom0) observeAddress(ctx context.Context) ([]Item, error) {
 }
 
 // routesToMove are the journaled routes of the uplink not yet on the bridge.
-func (d *Dom0) routesToMove() ([]netsetup.Route, error) {
+func (d netSteps) routesToMove() ([]netsetup.Route, error) {
 	n := d.Spec.Network
 	var moved []netsetup.Route
 	for _, e := range d.Journal.List() {
@@ -483,7 +483,7 @@ func (d *Dom0) routesToMove() ([]netsetup.Route, error) {
 // deletes every route through the uplink with its last address: each is
 // journaled before, re-added on the bridge after, and put back on the
 // uplink by teardown once its addresses are back.
-func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
+func (d netSteps) applyAddress(ctx context.Context, _ []Item) error {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -543,7 +543,7 @@ func (d *Dom0) applyAddress(ctx context.Context, _ []Item) error {
 
 // --- promisc ---------------------------------------------------------------
 
-func (d *Dom0) observePromisc(ctx context.Context) ([]Item, error) {
+func (d netSteps) observePromisc(ctx context.Context) ([]Item, error) {
 	n := d.Spec.Network
 	if !n.Promiscuous {
 		return nil, nil
@@ -563,7 +563,7 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func (d *Dom0) applyPromisc(ctx context.Context, _ []Item) error {
+func (d netSteps) applyPromisc(ctx context.Context, _ []Item) error {
 	n := d.Spec.Network
 	ls, err := d.links()
 	if err != nil {
@@ -580,7 +580,7 @@ func (d *Dom0) applyPromisc(ctx context.Context, _ []Item) error {
 
 const ipForward = "net.ipv4.ip_forward"
 
-func (d *Dom0) observeForwarding(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeForwarding(ctx context.Context) ([]Item, error) {
 	v, err := d.Sysctl.Get(ipForward)
 	if err != nil {
 		return nil, err
@@ -588,7 +588,7 @@ func (d *Dom0) observeForwarding(ctx context.Context) ([]Item, error) {
 	return []Item{ok(ipForward, "1", v)}, nil
 }
 
-func (d *Dom0) applyForwarding(ctx context.Context, _ []Item) error {
+func (d netSteps) applyForwarding(ctx context.Context, _ []Item) error {
 	v, err := d.Sysctl.Get(ipForward)
 	if err != nil {
 		return err
@@ -627,7 +627,7 @@ func (d *Dom0) save(ctx context.Context) (netsetup.Saved, error) {
 	return netsetup.ParseSave(b)
 }
 
-func (d *Dom0) observeNAT(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeNAT(ctx context.Context) ([]Item, error) {
 	have, err := d.save(ctx)
 	if err != nil {
 		return nil, err
@@ -665,7 +665,7 @@ func targetOf(spec string) string {
 	return t
 }
 
-func (d *Dom0) applyNAT(ctx context.Context, _ []Item) error {
+func (d netSteps) applyNAT(ctx context.Context, _ []Item) error {
 	have, err := d.save(ctx)
 	if err != nil {
 		return err
@@ -693,7 +693,7 @@ func (d *Dom0) applyNAT(ctx context.Context, _ []Item) error {
 
 // --- dnsmasq ---------------------------------------------------------------
 
-func (d *Dom0) observeDnsmasq(ctx context.Context) ([]Item, error) {
+func (d netSteps) observeDnsmasq(ctx context.Context) ([]Item, error) {
 	c := d.Dnsmasq()
 	st := netsetup.ObserveDnsmasq(c)
 	conf := "missing"
@@ -724,7 +724,7 @@ func (d *Dom0) observeDnsmasq(ctx context.Context) ([]Item, error) {
 // applyDnsmasq (re)starts dnsmasq when its config changed, it died, or
 // the bridge it served was re-created. A current, running dnsmasq is never
 // touched, so it keeps its pid and leases.
-func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
+func (d netSteps) applyDnsmasq(ctx context.Context, _ []Item) error {
 	c := d.Dnsmasq()
 	proc := Entry{Kind: KindProcess, Name: "dnsmasq", Path: c.PidPath(), Conf: c.ConfPath()}
 	started := d.Journal.Has(proc)
@@ -752,7 +752,7 @@ func (d *Dom0) applyDnsmasq(ctx context.Context, _ []Item) error {
 
 // ensureDnsmasqDir records the directory (if labctl is about to create
 // it) together with also, in one journal write, then creates it.
-func (d *Dom0) ensureDnsmasqDir(also ...Entry) error {
+func (d netSteps) ensureDnsmasqDir(also ...Entry) error {
 	dir := d.DnsmasqDir()
 	if _, err := os.Stat(dir); err == nil {
 		return d.Journal.Record(also...)
@@ -765,3 +765,13 @@ func (d *Dom0) ensureDnsmasqDir(also ...Entry) error {
 	}
 	return nil
 }
+
+// The lab's parts, by concern. Each is a view of the one Dom0 (its
+// namespace, state directory, journal and tools) with the methods of
+// one concern: the network steps, the guests, the xen build, the undo.
+type (
+	netSteps   struct{ *Dom0 }
+	guestSteps struct{ *Dom0 }
+	xenBuild   struct{ *Dom0 }
+	undoer     struct{ *Dom0 }
+)

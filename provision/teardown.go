@@ -56,14 +56,14 @@ func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResul
 	}
 	var err error
 	if first < 0 {
-		err = d.undoLanes(ctx, entries, report)
+		err = undoer{d}.undoLanes(ctx, entries, report)
 	} else {
-		err = d.undoLanes(ctx, entries[last+1:], report)
+		err = undoer{d}.undoLanes(ctx, entries[last+1:], report)
 		if err == nil {
-			err = d.undoInOrder(ctx, entries[first:last+1], report)
+			err = undoer{d}.undoInOrder(ctx, entries[first:last+1], report)
 		}
 		if err == nil {
-			err = d.undoLanes(ctx, entries[:first], report)
+			err = undoer{d}.undoLanes(ctx, entries[:first], report)
 		}
 	}
 	if err != nil {
@@ -77,7 +77,7 @@ func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResul
 
 // undoLanes undoes es (no guests among them): the links' entries beside
 // the rest, each lane in reverse journal order.
-func (d *Dom0) undoLanes(ctx context.Context, es []Entry, report func(Entry, time.Time, error)) error {
+func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, time.Time, error)) error {
 	var links, rest []Entry
 	for _, e := range es {
 		if linkKind(e.Kind) {
@@ -112,7 +112,7 @@ func linkKind(kind string) bool {
 // in one iptables-restore, a run of guests side by side (issue 13:
 // teardown cost 3.4x provision, 13 iptables execs and ~55 ms per guest in
 // turn); either falls back to one at a time when the batch fails.
-func (d *Dom0) undoInOrder(ctx context.Context, entries []Entry, report func(Entry, time.Time, error)) error {
+func (d undoer) undoInOrder(ctx context.Context, entries []Entry, report func(Entry, time.Time, error)) error {
 	for i := len(entries) - 1; i >= 0; {
 		if n := runOf(entries[:i+1], batchKind(entries[i].Kind)); n > 1 {
 			run := reversed(entries[i-n+1 : i+1])
@@ -180,7 +180,7 @@ func reversed(es []Entry) []Entry {
 }
 
 // undoBatch undoes run (newest first, all of one batchKind) at once.
-func (d *Dom0) undoBatch(ctx context.Context, run []Entry) error {
+func (d undoer) undoBatch(ctx context.Context, run []Entry) error {
 	if batchKind(run[0].Kind) == "guest" {
 		return d.undoGuests(ctx, run)
 	}
@@ -195,7 +195,7 @@ func (d *Dom0) undoBatch(ctx context.Context, run []Entry) error {
 // a 140 ms teardown). Emptiness is decided on that one save: a rule
 // someone adds to such a table in the instant between it and the delete
 // goes with the table (the earlier second save had the same window).
-func (d *Dom0) undoFirewall(ctx context.Context, run []Entry) error {
+func (d undoer) undoFirewall(ctx context.Context, run []Entry) error {
 	d.iptablesBackend(ctx) // lets save skip iptables-save when no table exists
 	have, err := d.save(ctx)
 	if err != nil {
@@ -249,7 +249,7 @@ func (d *Dom0) iptablesBackend(ctx context.Context) string {
 // undoGuests stops the guests of run side by side, at most 8 at once
 // (each is a process or domain to stop, a namespace and a vif to
 // remove: independent of the others), each on a thread inside dom0.
-func (d *Dom0) undoGuests(ctx context.Context, run []Entry) error {
+func (d undoer) undoGuests(ctx context.Context, run []Entry) error {
 	errs := make([]error, len(run))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -258,7 +258,7 @@ func (d *Dom0) undoGuests(ctx context.Context, run []Entry) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = d.in(func() error { return d.undoGuest(ctx, e) })
+			errs[i] = d.in(func() error { return guestSteps{d.Dom0}.undoGuest(ctx, e) })
 		}()
 	}
 	wg.Wait()
@@ -363,7 +363,7 @@ func (u firewallUndo) payload(skip map[string]bool) []byte {
 	return []byte(b.String())
 }
 
-func (d *Dom0) undo(ctx context.Context, e Entry) error {
+func (d undoer) undo(ctx context.Context, e Entry) error {
 	switch e.Kind {
 	case KindLinkCreated:
 		return netsetup.RemoveLink(d.NL, e.Link)
@@ -437,7 +437,7 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 	case KindProcess:
 		return procs.StopDaemon(ctx, e.Path, e.Name, "--conf-file="+e.Conf)
 	case KindGuest:
-		return d.undoGuest(ctx, e)
+		return guestSteps{d.Dom0}.undoGuest(ctx, e)
 	case KindNote:
 		return nil // an event (a rollback), no object
 	case KindDir:
@@ -449,7 +449,7 @@ func (d *Dom0) undo(ctx context.Context, e Entry) error {
 	return fmt.Errorf("unknown journal entry kind %q (written by a newer labctl?)", e.Kind)
 }
 
-func (d *Dom0) removeJumpsInto(ctx context.Context, table, chain string) error {
+func (d undoer) removeJumpsInto(ctx context.Context, table, chain string) error {
 	have, err := d.save(ctx)
 	if err != nil {
 		return err
@@ -473,6 +473,6 @@ func (d *Dom0) removeJumpsInto(ctx context.Context, table, chain string) error {
 // removeTableIfEmpty deletes a table labctl's rules brought into being,
 // once nothing but empty built-in chains with ACCEPT policy is left in
 // it — so iptables-save prints exactly what it printed before.
-func (d *Dom0) removeTableIfEmpty(ctx context.Context, table string) error {
+func (d undoer) removeTableIfEmpty(ctx context.Context, table string) error {
 	return d.undoFirewall(ctx, []Entry{{Kind: KindIPTTable, Table: table}})
 }

@@ -15,7 +15,7 @@ import (
 // unikernel build (skipped when sources and toolchain are unchanged, or
 // when xen.kernel names a unikernel built elsewhere).
 
-func (d *Dom0) xenRuntime() (*xen.Runtime, error) {
+func (d xenBuild) xenRuntime() (*xen.Runtime, error) {
 	xr, ok := d.Runtimes["xen"].(*xen.Runtime)
 	if !ok {
 		return nil, fmt.Errorf("the xen runtime is not available here")
@@ -36,13 +36,13 @@ func (d *Dom0) BuildSpec() (xen.BuildSpec, error) {
 }
 
 // xenPreflightOptions are the spec's toolchain settings for xen.Preflight.
-func (d *Dom0) xenPreflightOptions() xen.PreflightOptions {
+func (d xenBuild) xenPreflightOptions() xen.PreflightOptions {
 	x := d.Spec.Xen
 	return xen.PreflightOptions{Prefix: x.ToolPrefix(), OpamRoot: x.OpamRoot, OpamSwitch: x.OpamSwitch}
 }
 
 // xenKernel is the unikernel the guests boot.
-func (d *Dom0) xenKernel() (string, error) {
+func (d xenBuild) xenKernel() (string, error) {
 	if d.Spec.Xen.Kernel != "" {
 		return d.Spec.Xen.Kernel, nil
 	}
@@ -55,7 +55,7 @@ func (d *Dom0) xenKernel() (string, error) {
 
 // xenSteps are the checks and the build. In plan mode the preflight
 // findings are listed, not fatal: a plan must work without Xen.
-func (d *Dom0) xenSteps(plan bool) []Step {
+func (d xenBuild) xenSteps(plan bool) []Step {
 	return []Step{
 		{Name: "xen", After: []string{"preflight"}, Observe: func(ctx context.Context) ([]Item, error) {
 			return d.observeXen(ctx, plan)
@@ -64,7 +64,7 @@ func (d *Dom0) xenSteps(plan bool) []Step {
 	}
 }
 
-func (d *Dom0) observeXen(ctx context.Context, plan bool) ([]Item, error) {
+func (d xenBuild) observeXen(ctx context.Context, plan bool) ([]Item, error) {
 	xr, err := d.xenRuntime()
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (d *Dom0) observeXen(ctx context.Context, plan bool) ([]Item, error) {
 	return items, nil
 }
 
-func (d *Dom0) buildStep(plan bool) Step {
+func (d xenBuild) buildStep(plan bool) Step {
 	if d.Spec.Xen.Kernel != "" {
 		k := d.Spec.Xen.Kernel
 		return Step{Name: "build", After: []string{"xen"}, Observe: func(context.Context) ([]Item, error) {
@@ -145,7 +145,7 @@ func (d *Dom0) buildStep(plan bool) Step {
 
 // xenPlans renders what deploying each guest with xl would run and the
 // full .xl files, running nothing.
-func (d *Dom0) xenPlans(want []GuestRecord) ([]xen.Plan, error) {
+func (d xenBuild) xenPlans(want []GuestRecord) ([]xen.Plan, error) {
 	xr, err := d.xenRuntime()
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (d *Dom0) xenPlans(want []GuestRecord) ([]xen.Plan, error) {
 		if i > 0 {
 			bs = nil // one build serves every guest
 		}
-		p, err := xr.Plan(d.guestSpec(g), bs)
+		p, err := xr.Plan(guestSteps{d.Dom0}.guestSpec(g), bs)
 		if err != nil {
 			return nil, err
 		}
