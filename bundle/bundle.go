@@ -120,63 +120,99 @@ func Write(ctx context.Context, w io.Writer, in Input) ([]Entry, error) {
 	if in.Log == nil {
 		in.Log = slog.New(slog.DiscardHandler)
 	}
-	root := fmt.Sprintf("labctl-bundle-%s-%s", in.Lab, in.Now.UTC().Format("20060102T150405Z"))
-	files := map[string][]byte{}
-	var entries []Entry
-	add := func(name string, data []byte, err error) {
-		e := Entry{Name: name}
-		if err != nil {
-			e.Missing = oneLine(err.Error())
-		} else {
-			data, e.Redacted = Redact(data)
-			e.Size = len(data)
-			files[name] = data
-		}
-		entries = append(entries, e)
-	}
+	c := &collector{files: map[string][]byte{}}
+	c.collectState(ctx, in)
+	c.collectGuests(ctx, in)
+	c.collectNet(ctx, in)
+	c.add("versions.txt", versions(ctx, in), nil)
+	c.collectReports(in)
+	man := manifest(in, c.entries)
+	return c.entries, c.writeArchive(w, in, man)
+}
 
+// collector holds the files gathered for the bundle and one entry per
+// file, in the order they were collected.
+type collector struct {
+	files   map[string][]byte
+	entries []Entry
+}
+
+// add records one file: its redacted bytes, or why it is missing.
+func (c *collector) add(name string, data []byte, err error) {
+	e := Entry{Name: name}
+	if err != nil {
+		e.Missing = oneLine(err.Error())
+	} else {
+		data, e.Redacted = Redact(data)
+		e.Size = len(data)
+		c.files[name] = data
+	}
+	c.entries = append(c.entries, e)
+}
+
+// collectState adds the spec and the state directory's StateFiles.
+func (c *collector) collectState(ctx context.Context, in Input) {
 	if in.Spec != nil {
-		add("spec.yaml", in.Spec, nil)
+		c.add("spec.yaml", in.Spec, nil)
 	}
 	for _, f := range StateFiles {
 		b, err := readFile(ctx, in.Dom0, path.Join(in.StateDir, f))
-		add("state/"+f, b, err)
+		c.add("state/"+f, b, err)
 	}
+}
+
+// collectGuests adds each guest's GuestFiles. A guest whose name is not a
+// plain name is listed as missing and not read.
+func (c *collector) collectGuests(ctx context.Context, in Input) {
 	for _, g := range in.Guests {
 		if !safeName(g) {
-			add("state/guests/invalid-name", nil, fmt.Errorf("guest name %q: not a plain name", g))
+			c.add("state/guests/invalid-name", nil, fmt.Errorf("guest name %q: not a plain name", g))
 			continue
 		}
 		for _, f := range GuestFiles {
 			b, err := readFile(ctx, in.Dom0, path.Join(in.StateDir, "guests", g, f))
-			add("state/guests/"+g+"/"+f, b, err)
+			c.add("state/guests/"+g+"/"+f, b, err)
 		}
 	}
+}
+
+// collectNet runs the NetCommands in every place.
+func (c *collector) collectNet(ctx context.Context, in Input) {
 	for _, p := range in.Places {
-		for _, c := range NetCommands {
-			b, err := run(ctx, p.T, c.Argv)
-			add("net/"+p.Name+"/"+c.File, b, err)
+		for _, cmd := range NetCommands {
+			b, err := run(ctx, p.T, cmd.Argv)
+			c.add("net/"+p.Name+"/"+cmd.File, b, err)
 		}
 	}
-	var versions bytes.Buffer
+}
+
+// versions runs the version probes and returns versions.txt: each probe's
+// output (or why it was unavailable), then labctl's own versions report.
+func versions(ctx context.Context, in Input) []byte {
+	var buf bytes.Buffer
 	for _, t := range in.Tools {
 		tr := in.Dom0
 		if t.Where == "host" {
 			tr = in.Host
 		}
 		out, err := run(ctx, tr, t.Argv)
-		fmt.Fprintf(&versions, "== %s: %s\n", t.Where, strings.Join(t.Argv, " "))
+		fmt.Fprintf(&buf, "== %s: %s\n", t.Where, strings.Join(t.Argv, " "))
 		if err != nil {
-			fmt.Fprintf(&versions, "(unavailable: %s)\n\n", oneLine(err.Error()))
+			fmt.Fprintf(&buf, "(unavailable: %s)\n\n", oneLine(err.Error()))
 			continue
 		}
-		versions.Write(bytes.TrimRight(out, "\n"))
-		versions.WriteString("\n\n")
+		buf.Write(bytes.TrimRight(out, "\n"))
+		buf.WriteString("\n\n")
 	}
 	if lv, ok := in.Reports["versions-labctl.txt"]; ok {
-		versions.Write(lv)
+		buf.Write(lv)
 	}
-	add("versions.txt", versions.Bytes(), nil)
+	return buf.Bytes()
+}
+
+// collectReports adds the caller's reports sorted by name, except
+// versions-labctl.txt, which goes into versions.txt.
+func (c *collector) collectReports(in Input) {
 	names := make([]string, 0, len(in.Reports))
 	for n := range in.Reports {
 		if n != "versions-labctl.txt" {
@@ -185,9 +221,13 @@ func Write(ctx context.Context, w io.Writer, in Input) ([]Entry, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		add(n, in.Reports[n], nil)
+		c.add(n, in.Reports[n], nil)
 	}
+}
 
+// manifest returns MANIFEST.txt: one line per entry with its size, how
+// many lines were withheld, or why it is missing.
+func manifest(in Input, entries []Entry) []byte {
 	var man bytes.Buffer
 	fmt.Fprintf(&man, "labctl evidence bundle of lab %s, %s\n\n", in.Lab, in.Now.UTC().Format(time.RFC3339))
 	for _, e := range entries {
@@ -200,7 +240,14 @@ func Write(ctx context.Context, w io.Writer, in Input) ([]Entry, error) {
 			fmt.Fprintf(&man, "%-40s %d bytes\n", e.Name, e.Size)
 		}
 	}
+	return man.Bytes()
+}
 
+// writeArchive writes the .tar.gz to w: MANIFEST.txt, then every file
+// that was collected, all under one root folder named after the lab and
+// the time.
+func (c *collector) writeArchive(w io.Writer, in Input, man []byte) error {
+	root := fmt.Sprintf("labctl-bundle-%s-%s", in.Lab, in.Now.UTC().Format("20060102T150405Z"))
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	put := func(name string, data []byte) error {
@@ -211,21 +258,21 @@ func Write(ctx context.Context, w io.Writer, in Input) ([]Entry, error) {
 		_, err := tw.Write(data)
 		return err
 	}
-	if err := put("MANIFEST.txt", man.Bytes()); err != nil {
-		return entries, err
+	if err := put("MANIFEST.txt", man); err != nil {
+		return err
 	}
-	for _, e := range entries {
+	for _, e := range c.entries {
 		if e.Missing != "" {
 			continue
 		}
-		if err := put(e.Name, files[e.Name]); err != nil {
-			return entries, err
+		if err := put(e.Name, c.files[e.Name]); err != nil {
+			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return entries, err
+		return err
 	}
-	return entries, gz.Close()
+	return gz.Close()
 }
 
 // readFile reads a file on dom0 through its transport (the same for the

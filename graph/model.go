@@ -87,39 +87,73 @@ func Build(in Input) Graph {
 		b.g.Lab = in.Spec.Lab
 	}
 	b.rows()
-	n := in.Spec.Network
 
 	// Host side.
-	hostIf := in.HostIf
+	host := b.addHost()
+
+	// dom0: the uplink port, the bridge, the services.
+	up := b.addUplink()
+	br := b.addBridge()
+	svc := b.addServices()
+
+	wan := Node{ID: "wan", Kind: KindWAN, Lines: []string{"outside (NAT uplink)"}}
+	b.add(wan)
+
+	b.linkDom0(host, up, br, svc, wan)
+	for _, gs := range in.Status.Guests {
+		b.addGuest(gs, br)
+	}
+	return b.g
+}
+
+// addHost adds the host's node: its host-only interface and address.
+func (b *builder) addHost() Node {
+	n := b.in.Spec.Network
+	hostIf := b.in.HostIf
 	if hostIf == "" {
 		hostIf = "host-only"
 	}
 	// The address is shown as observed only when doctor saw it there.
 	hostAddr := hostIf + " " + n.HostAddress
-	if f, ok := doctor.Find(in.Findings, doctor.CheckHostOnlyAddress); !ok || f.Status != doctor.StatusOK {
+	if f, ok := doctor.Find(b.in.Findings, doctor.CheckHostOnlyAddress); !ok || f.Status != doctor.StatusOK {
 		hostAddr = hostIf + " (want " + n.HostAddress + ")"
 	}
 	host := Node{ID: "host", Kind: KindHost, Cluster: "host", Lines: []string{"host", hostAddr}}
 	b.findings(&host, doctor.LayerHost, "", nil)
-	if _, ok := doctor.Find(in.Findings, doctor.CheckHostOnlyAddress); !ok {
+	if _, ok := doctor.Find(b.in.Findings, doctor.CheckHostOnlyAddress); !ok {
 		host.Problem = true
 		host.Lines = append(host.Lines, "! host side: not observed")
 	}
 	b.add(host)
+	return host
+}
 
-	// dom0: the uplink port, the bridge, the services.
+// addUplink adds dom0's uplink port node with its PROMISC flag.
+func (b *builder) addUplink() Node {
+	n := b.in.Spec.Network
 	up := Node{ID: "port:" + n.Uplink, Kind: KindPort, Cluster: "dom0",
 		Lines: []string{n.Uplink + " (uplink)", "PROMISC " + b.observed("promisc", n.Uplink+" PROMISC flag")}}
 	b.items(&up, "uplink", "promisc")
 	b.findings(&up, doctor.LayerDom0, "", []string{doctor.CheckUplink})
 	b.add(up)
+	return up
+}
 
+// addBridge adds dom0's bridge node with its address and state.
+func (b *builder) addBridge() Node {
+	n := b.in.Spec.Network
 	br := Node{ID: "bridge:" + n.Bridge, Kind: KindBridge, Cluster: "dom0",
 		Lines: []string{n.Bridge + " (bridge)", b.observed("address", n.Bridge+" address"), "state " + b.observed("bridge", n.Bridge+" state")}}
 	b.items(&br, "bridge", "address")
 	b.findings(&br, doctor.LayerDom0, "", []string{doctor.CheckBridge})
 	b.add(br)
+	return br
+}
 
+// addServices adds dom0's services node: forwarding, NAT, dnsmasq and
+// the DHCP range.
+func (b *builder) addServices() Node {
+	n := b.in.Spec.Network
 	fwd := onOff(b.observed("forwarding", "net.ipv4.ip_forward") == "1")
 	nat := "off (spec)"
 	if n.NAT {
@@ -136,41 +170,43 @@ func Build(in Input) Graph {
 		doctor.CheckServerConflict, doctor.CheckForwardPolicy, doctor.CheckDockerFirewalld,
 		doctor.CheckDnsmasqVersion, doctor.CheckIPTablesVersion})
 	b.add(svc)
+	return svc
+}
 
-	wan := Node{ID: "wan", Kind: KindWAN, Lines: []string{"outside (NAT uplink)"}}
-	b.add(wan)
-
+// linkDom0 adds the edges from the host through dom0 to the outside.
+func (b *builder) linkDom0(host, up, br, svc, wan Node) {
 	link := "host-only"
-	if in.Status.Target == "sim" {
+	if b.in.Status.Target == "sim" {
 		link = "veth"
 	}
 	b.edge(host.ID, up.ID, link, host.Problem || up.Problem)
 	b.edge(up.ID, br.ID, "port", up.Problem || br.Problem)
 	b.edge(br.ID, svc.ID, "", false)
-	b.edge(svc.ID, wan.ID, "MASQUERADE", n.NAT && !b.stepOK("nat"))
+	b.edge(svc.ID, wan.ID, "MASQUERADE", b.in.Spec.Network.NAT && !b.stepOK("nat"))
+}
 
-	for _, gs := range in.Status.Guests {
-		port := gs.Port
-		pn := Node{ID: "port:" + gs.Name, Kind: KindPort, Cluster: "dom0", Lines: []string{orUnknown(port)}}
-		if port == "" {
-			pn.Lines = append(pn.Lines, "MAC not learned by "+n.Bridge)
-			pn.Problem = true
-		}
-		b.add(pn)
-
-		lease := b.observed(provision.GuestStep(gs.Name), "lease")
-		fromHost := b.hostProbe(gs)
-		g := Node{ID: GuestNodeID(gs.Name), Kind: KindGuest, Cluster: "guests",
-			Lines: []string{gs.Name, gs.MAC, "lease " + lease, gs.State,
-				"from dom0: " + healthy(gs.Healthy), "from host: " + fromHost}}
-		g.Problem = !gs.Healthy || gs.State != "running" || fromHost != "ok"
-		b.items(&g, provision.GuestStep(gs.Name))
-		b.findings(&g, doctor.LayerGuest, gs.Name, nil)
-		b.add(g)
-		b.edge(br.ID, pn.ID, "", br.Problem || pn.Problem)
-		b.edge(pn.ID, g.ID, "eth0", pn.Problem || g.Problem)
+// addGuest adds a guest's bridge port and guest nodes and links them to
+// the bridge br.
+func (b *builder) addGuest(gs provision.GuestStatus, br Node) {
+	port := gs.Port
+	pn := Node{ID: "port:" + gs.Name, Kind: KindPort, Cluster: "dom0", Lines: []string{orUnknown(port)}}
+	if port == "" {
+		pn.Lines = append(pn.Lines, "MAC not learned by "+b.in.Spec.Network.Bridge)
+		pn.Problem = true
 	}
-	return b.g
+	b.add(pn)
+
+	lease := b.observed(provision.GuestStep(gs.Name), "lease")
+	fromHost := b.hostProbe(gs)
+	g := Node{ID: GuestNodeID(gs.Name), Kind: KindGuest, Cluster: "guests",
+		Lines: []string{gs.Name, gs.MAC, "lease " + lease, gs.State,
+			"from dom0: " + healthy(gs.Healthy), "from host: " + fromHost}}
+	g.Problem = !gs.Healthy || gs.State != "running" || fromHost != "ok"
+	b.items(&g, provision.GuestStep(gs.Name))
+	b.findings(&g, doctor.LayerGuest, gs.Name, nil)
+	b.add(g)
+	b.edge(br.ID, pn.ID, "", br.Problem || pn.Problem)
+	b.edge(pn.ID, g.ID, "eth0", pn.Problem || g.Problem)
 }
 
 type builder struct {
