@@ -90,7 +90,7 @@ the password:
 // with the password given on stdin (or typed at a terminal prompt).
 func (a *app) curlCredentials(cmd *cobra.Command, spec provision.Spec, user *string, fromStdin bool) (string, error) {
 	if *user == "" && !fromStdin {
-		d, err := a.usersDir(spec)
+		d, err := provision.UsersDir(a.stateRoot, spec, true)
 		if err != nil {
 			return "", err
 		}

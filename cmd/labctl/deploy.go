@@ -10,67 +10,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
-	"github.com/labctl/labctl/service/users"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/spf13/cobra"
 )
-
-// buildImage turns the lab's users directory into the users image under
-// the state directory (seeding the demo user into an empty lab) and
-// returns its path and digest. With plan (deploy --plan) it writes
-// nothing and only reports where the image would go.
-func (a *app) buildImage(cmd *cobra.Command, spec provision.Spec, plan bool) (string, string, error) {
-	path := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "images", "users.img")
-	if plan {
-		sum, _ := users.FileSHA256(path)
-		return path, sum, nil
-	}
-	if _, err := a.seedDemo(spec); err != nil {
-		return "", "", err
-	}
-	d, err := a.usersDir(spec)
-	if err != nil {
-		return "", "", err
-	}
-	img, err := d.Image()
-	if err != nil {
-		return "", "", fmt.Errorf("users image: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", "", err
-	}
-	if _, err := users.WriteImage(path, img); err != nil {
-		return "", "", err
-	}
-	return path, users.ImageSHA256(img), nil
-}
-
-// seedDemo gives a lab without users the article's demo user, saying
-// so; seeded reports that it did (his password is then known without a
-// PBKDF2 to verify it).
-func (a *app) seedDemo(spec provision.Spec) (seeded bool, err error) {
-	d, err := a.usersDir(spec)
-	if err != nil {
-		return false, err
-	}
-	seeded, err = users.SeedDemo(d)
-	if err != nil {
-		return false, fmt.Errorf("users: %w", err)
-	}
-	if seeded {
-		a.log.Warn("the lab had no users: added the article's demo user john/password (demo only; labctl users add/remove to change)")
-	}
-	return seeded, nil
-}
 
 // hostDial dials from the host side: the sim's <lab>-host namespace, or
 // this machine.
@@ -83,55 +32,6 @@ func (a *app) hostDial(spec provision.Spec) check.DialFunc {
 	return d.DialContext
 }
 
-// probeFromHost asks each guest the contract's cheapest question from the
-// host side, and records the answer in the result. Guests are probed
-// side by side, a few at a time: one after another, a hundred guests cost
-// a hundred round trips in a row.
-func (a *app) probeFromHost(ctx context.Context, spec provision.Spec, r *provision.Result) []string {
-	dial := a.hostDial(spec)
-	errs := make([]error, len(r.Guests))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range r.Guests {
-		g := &r.Guests[i]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = probeOneFromHost(ctx, dial, g, spec.Guests.Port)
-		}()
-	}
-	wg.Wait()
-	var failed []string
-	for i := range r.Guests {
-		g := &r.Guests[i]
-		if err := errs[i]; err != nil {
-			g.HostProbe = err.Error()
-			failed = append(failed, g.Name+": "+err.Error())
-		} else {
-			g.HostProbe = "ok"
-		}
-	}
-	return failed
-}
-
-// probeOneFromHost retries, for up to 10 s, a guest dom0 found healthy:
-// the host's path may need a moment (ARP, the bridge learning the port),
-// and on a loaded machine one failed ARP resolution alone costs 3 s
-// ("no route to host"), which a shorter budget would report as final.
-func probeOneFromHost(ctx context.Context, dial check.DialFunc, g *provision.GuestStatus, port int) error {
-	host := net.JoinHostPort(g.IP, strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check.Health(ctx, dial, host, time.Second)
-		if err == nil || time.Now().After(deadline) || !g.Healthy {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
 	if a.target != targetSim {
 		return nil
@@ -141,7 +41,7 @@ func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
 }
 
 func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provision.Result, error) {
-	img, sum, err := a.buildImage(cmd, spec, plan)
+	img, sum, err := provision.BuildUsersImage(a.stateRoot, spec, plan, a.log)
 	if err != nil {
 		return provision.Result{}, err
 	}
@@ -151,7 +51,7 @@ func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provis
 	}
 	r.Sim = a.simInfo(spec)
 	if r.OK && !plan {
-		if failed := a.probeFromHost(cmd.Context(), spec, &r); len(failed) > 0 {
+		if failed := provision.ProbeFromHost(cmd.Context(), a.hostDial(spec), r.Guests, spec.Guests.Port); len(failed) > 0 {
 			r.OK = false
 			r.Error = "healthy from dom0 but not from the host: " + strings.Join(failed, "; ")
 		}

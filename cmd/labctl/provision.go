@@ -104,7 +104,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			}
 			// host_probe, as deploy reports it: informational, the
 			// exit code stays dom0's verdict.
-			a.probeFromHost(cmd.Context(), spec, &r)
+			provision.ProbeFromHost(cmd.Context(), a.hostDial(spec), r.Guests, spec.Guests.Port)
 			return a.finish(cmd, r)
 		},
 	}

@@ -226,7 +226,7 @@ func (c *dom0Conn) placeImage(ctx context.Context, spec provision.Spec, in *prov
 	if c.ssh == nil || in.Image == "" {
 		return nil
 	}
-	dst := path.Join(c.stateRoot, spec.Lab, "images", "users.img")
+	dst := provision.UsersImagePath(c.stateRoot, spec.Lab) // dom0 is Linux: its paths are ours
 	if !plan {
 		uploaded, err := sshx.PutIfChanged(ctx, c.t, in.Image, dst, 0o600)
 		if err != nil {

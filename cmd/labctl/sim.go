@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/service/users"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
@@ -90,7 +89,9 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, k
 	// nobody learns it at the next deploy. sim down keeps them.
 	var gone []string
 	if !keepUsers {
-		gone, _ = users.Dir{Path: filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "users")}.List()
+		if d, err := provision.UsersDir(a.stateRoot, spec, false); err == nil {
+			gone, _ = d.List()
+		}
 	}
 	// Only what labctl made goes (issue 10 item 1): anything else in the
 	// directory is the user's, left where it is and named.

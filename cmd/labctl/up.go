@@ -49,7 +49,7 @@ func (a *app) up(cmd *cobra.Command, fullCheck bool) error {
 	}
 	seeding := make(chan seedResult, 1)
 	go func() {
-		s, err := a.seedDemo(spec)
+		s, err := provision.SeedDemo(a.stateRoot, spec, a.log)
 		seeding <- seedResult{s, err}
 	}()
 	if err := a.simUp(cmd, spec); err != nil {
@@ -153,7 +153,7 @@ func newDownCmd(a *app) *cobra.Command {
 // hashes, so it knows a password only for the demo user, and only while
 // his hash still matches it.
 func (a *app) upCredentials(spec provision.Spec) (user, password string, err error) {
-	d, err := a.usersDir(spec)
+	d, err := provision.UsersDir(a.stateRoot, spec, true)
 	if err != nil {
 		return "", "", err
 	}

@@ -23,11 +23,7 @@ func (a *app) labUsers(create bool) (users.Dir, error) {
 	if err != nil {
 		return users.Dir{}, err
 	}
-	if !create {
-		dir := provision.StateDir(a.stateRoot, spec.Lab)
-		return users.Dir{Path: filepath.Join(dir, "users"), Iterations: spec.Users.Iterations}, nil
-	}
-	return a.usersDir(spec)
+	return provision.UsersDir(a.stateRoot, spec, create)
 }
 
 // usersLab is the lab the users verbs act on, for their hints.
@@ -36,14 +32,6 @@ func (a *app) usersLab() string {
 		return spec.Lab
 	}
 	return a.lab
-}
-
-func (a *app) usersDir(spec provision.Spec) (users.Dir, error) {
-	dir, err := provision.EnsureStateDir(a.stateRoot, spec.Lab)
-	if err != nil {
-		return users.Dir{}, err
-	}
-	return users.Dir{Path: filepath.Join(dir, "users"), Iterations: spec.Users.Iterations}, nil
 }
 
 func newUsersCmd(a *app) *cobra.Command {
