@@ -359,26 +359,56 @@ func checkFirewall(cfg Dom0Config, o Dom0Obs) []Finding {
 		mgr.Status, mgr.Detail = StatusWarn, "iptables-save unreadable: Docker's chains cannot be looked for"
 		return []Finding{pol, withFirewalld(cfg, mgr, o)}
 	}
-	policy := "ACCEPT"
-	if t := saved.Tables["filter"]; t != nil && t.Chains["FORWARD"] != "" {
-		policy = t.Chains["FORWARD"]
+	judgeForward(cfg, &pol, saved)
+	if docker := dockerChains(saved); len(docker) > 0 {
+		mgr.Status = StatusWarn
+		mgr.Detail = "Docker's chains are present: " + strings.Join(docker, " ")
+		mgr.Meaning = "Docker sets FORWARD's policy to DROP and puts its chains first in FORWARD each time it starts; " +
+			"labctl's jump must stay ahead of them: converge again after Docker (re)starts"
+		mgr.Fix = cfg.Provision
 	}
-	jump := -1
-	rules := saved.RulesOf("filter", "FORWARD")
+	return []Finding{pol, withFirewalld(cfg, mgr, o)}
+}
+
+// forwardPolicy is the filter table's FORWARD policy, ACCEPT when the
+// save does not set one.
+func forwardPolicy(saved netsetup.Saved) string {
+	if t := saved.Tables["filter"]; t != nil && t.Chains["FORWARD"] != "" {
+		return t.Chains["FORWARD"]
+	}
+	return "ACCEPT"
+}
+
+// forwardJump is the index of labctl's jump to its chain among FORWARD's
+// rules, -1 when there is none.
+func forwardJump(cfg Dom0Config, rules []string) int {
 	for i, r := range rules {
 		if strings.HasSuffix(r, "-j "+netsetup.ChainForward) && strings.Contains(r, netsetup.Comment(cfg.Lab)) {
-			jump = i
-			break
+			return i
 		}
 	}
+	return -1
+}
+
+// forwardShadow is the first unconditional DROP or REJECT among rules
+// before index jump (among all rules when jump is -1), "" when none.
+func forwardShadow(rules []string, jump int) string {
 	// An unconditional DROP or REJECT before the jump shadows it.
-	shadow := ""
 	for i, r := range rules {
 		if (jump < 0 || i < jump) && (r == "-j DROP" || r == "-j REJECT" || strings.HasPrefix(r, "-j REJECT ")) {
-			shadow = r
-			break
+			return r
 		}
 	}
+	return ""
+}
+
+// judgeForward fills pol from FORWARD's policy, labctl's jump and chain,
+// and any rule that shadows the jump.
+func judgeForward(cfg Dom0Config, pol *Finding, saved netsetup.Saved) {
+	policy := forwardPolicy(saved)
+	rules := saved.RulesOf("filter", "FORWARD")
+	jump := forwardJump(cfg, rules)
+	shadow := forwardShadow(rules, jump)
 	hasChain := saved.HasChain("filter", netsetup.ChainForward)
 	switch {
 	case shadow != "" && jump >= 0:
@@ -409,6 +439,11 @@ func checkFirewall(cfg Dom0Config, o Dom0Obs) []Finding {
 		pol.Status = StatusOK
 		pol.Detail = fmt.Sprintf("FORWARD policy ACCEPT; labctl's jump to %s is rule %d", netsetup.ChainForward, jump+1)
 	}
+}
+
+// dockerChains lists Docker's chains in the filter and nat tables, as
+// table/chain.
+func dockerChains(saved netsetup.Saved) []string {
 	var docker []string
 	for _, table := range []string{"filter", "nat"} {
 		if t := saved.Tables[table]; t != nil {
@@ -419,14 +454,7 @@ func checkFirewall(cfg Dom0Config, o Dom0Obs) []Finding {
 			}
 		}
 	}
-	if len(docker) > 0 {
-		mgr.Status = StatusWarn
-		mgr.Detail = "Docker's chains are present: " + strings.Join(docker, " ")
-		mgr.Meaning = "Docker sets FORWARD's policy to DROP and puts its chains first in FORWARD each time it starts; " +
-			"labctl's jump must stay ahead of them: converge again after Docker (re)starts"
-		mgr.Fix = cfg.Provision
-	}
-	return []Finding{pol, withFirewalld(cfg, mgr, o)}
+	return docker
 }
 
 func withFirewalld(cfg Dom0Config, f Finding, o Dom0Obs) Finding {

@@ -55,10 +55,23 @@ type GuestObs struct {
 // CheckGuest turns one guest's observations into its dom0-side findings.
 func CheckGuest(cfg GuestConfig, o GuestObs) []Finding {
 	logs := fmt.Sprintf(cfg.Logs, o.Name)
-	mk := func(check string) Finding { return Finding{Layer: LayerGuest, Check: check, Subject: o.Name} }
-	var out []Finding
+	return []Finding{
+		guestStateFinding(cfg, o, logs),
+		guestLeaseFinding(cfg, o),
+		guestNeighborFinding(cfg, o),
+		guestProbeFinding(cfg, o, logs),
+	}
+}
 
-	st := mk(CheckGuestState)
+// guestFinding is an empty guest-layer finding for check on o's guest.
+func guestFinding(o GuestObs, check string) Finding {
+	return Finding{Layer: LayerGuest, Check: check, Subject: o.Name}
+}
+
+// guestStateFinding reports whether the runtime says the guest runs;
+// logs is where its console log is.
+func guestStateFinding(cfg GuestConfig, o GuestObs, logs string) Finding {
+	st := guestFinding(o, CheckGuestState)
 	switch {
 	case o.StateErr != nil:
 		st.Status, st.Detail = StatusFail, o.StateErr.Error()
@@ -70,9 +83,13 @@ func CheckGuest(cfg GuestConfig, o GuestObs) []Finding {
 	default:
 		st.Status, st.Detail = StatusOK, fmt.Sprintf("%s is %s (%s runtime)", o.Name, o.State, o.Runtime)
 	}
-	out = append(out, st)
+	return st
+}
 
-	ls := mk(CheckLease)
+// guestLeaseFinding reports whether dnsmasq leased the guest its pinned
+// address.
+func guestLeaseFinding(cfg GuestConfig, o GuestObs) Finding {
+	ls := guestFinding(o, CheckLease)
 	switch {
 	case o.LeaseErr != nil:
 		ls.Status, ls.Detail = StatusFail, o.LeaseErr.Error()
@@ -90,9 +107,13 @@ func CheckGuest(cfg GuestConfig, o GuestObs) []Finding {
 	default:
 		ls.Status, ls.Detail = StatusOK, fmt.Sprintf("%s leased %s", o.MAC, o.LeaseIP)
 	}
-	out = append(out, ls)
+	return ls
+}
 
-	nb := mk(CheckNeighbor)
+// guestNeighborFinding reports whether dom0's ARP entry for the guest's
+// address points at the guest's MAC.
+func guestNeighborFinding(cfg GuestConfig, o GuestObs) Finding {
+	nb := guestFinding(o, CheckNeighbor)
 	state := strings.ToUpper(o.NeighborState)
 	switch {
 	case o.NeighborErr != nil:
@@ -116,9 +137,13 @@ func CheckGuest(cfg GuestConfig, o GuestObs) []Finding {
 		nb.Detail = fmt.Sprintf("%s was at %s (%s, unconfirmed)", o.IP, o.NeighborMAC, state)
 		nb.Meaning = "the guest answered ARP before but has not been heard from since"
 	}
-	out = append(out, nb)
+	return nb
+}
 
-	pr := mk(CheckProbeDom0)
+// guestProbeFinding reports dom0's own probe of the guest's service;
+// logs is where the guest's console log is.
+func guestProbeFinding(cfg GuestConfig, o GuestObs, logs string) Finding {
+	pr := guestFinding(o, CheckProbeDom0)
 	p := o.Dom0Probe
 	switch {
 	case !p.Ran:
@@ -131,6 +156,5 @@ func CheckGuest(cfg GuestConfig, o GuestObs) []Finding {
 		pr.Meaning = "dom0 itself cannot talk to the guest's service: look at the guest (" + logs + "), its lease and ARP above"
 		pr.Fix = cfg.Deploy
 	}
-	out = append(out, pr)
-	return out
+	return pr
 }

@@ -82,70 +82,100 @@ func VMPlanDir(dir string, lookup func(string) (string, bool)) []Finding {
 // names, since the agent runs under sudo's secure_path and finds mirage
 // only through them. Each finding names the pin and its fix.
 func VMPlan(pins map[string]string) []Finding {
-	var out []Finding
-	add := func(check string, st Status, detail, meaning, fix string) {
-		f := Finding{Layer: LayerVM, Check: check, Status: st, Detail: detail}
-		if st != StatusOK {
-			f.Meaning, f.Fix = meaning, fix
-		}
-		out = append(out, f)
+	return []Finding{
+		vmAtLeast(pins, "vm-xen", "XEN_MIN_VERSION", toolver.MinXen(),
+			"Mirage >= 3.9 guests boot PVH only, which needs Xen 4.10 or later: check-xen.sh would accept a dom0 that cannot boot them"),
+		vmAtLeast(pins, "vm-opam", "OPAM_MIN_VERSION", toolver.MinOpam(), "Mirage 4 needs opam 2.1 (opam-monorepo, depexts)"),
+		vmOCaml(pins),
+		vmMirage(pins),
+		vmToolchain(pins),
+		vmDepexts(pins),
 	}
-	pinFix := func(key, want string) string {
-		return fmt.Sprintf("set %s=%s in scripts/versions.env (or the environment of vagrant up)", key, want)
-	}
-	atLeast := func(check, key string, min *version.Version, meaning string) {
-		v, err := version.NewVersion(pins[key])
-		switch {
-		case err != nil:
-			add(check, StatusFail, fmt.Sprintf("%s=%q is not a version", key, pins[key]), meaning, pinFix(key, min.String()))
-		case v.LessThan(min):
-			add(check, StatusFail, fmt.Sprintf("%s=%s is below %s", key, pins[key], min), meaning, pinFix(key, min.String()))
-		default:
-			add(check, StatusOK, fmt.Sprintf("%s=%s (labctl needs >= %s)", key, pins[key], min), "", "")
-		}
-	}
-	atLeast("vm-xen", "XEN_MIN_VERSION", toolver.MinXen(),
-		"Mirage >= 3.9 guests boot PVH only, which needs Xen 4.10 or later: check-xen.sh would accept a dom0 that cannot boot them")
-	atLeast("vm-opam", "OPAM_MIN_VERSION", toolver.MinOpam(), "Mirage 4 needs opam 2.1 (opam-monorepo, depexts)")
+}
 
-	if v, err := toolver.OCaml(pins["OCAML_VERSION"]); err != nil {
-		add("vm-ocaml", StatusFail, fmt.Sprintf("OCAML_VERSION=%q: %v", pins["OCAML_VERSION"], err),
-			"install-toolchain.sh would create a switch labctl's preflight refuses", pinFix("OCAML_VERSION", "4.14.2"))
-	} else {
-		switch s, detail := toolver.OCamlSupport(v); s {
-		case toolver.Supported:
-			add("vm-ocaml", StatusOK, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail, "", "")
-		case toolver.Unproven:
-			add("vm-ocaml", StatusWarn, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail,
-				"the build may fail in make depend", pinFix("OCAML_VERSION", "4.14.2"))
-		default:
-			add("vm-ocaml", StatusFail, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail,
-				"no ocaml-solo5 release builds the xen target with it", pinFix("OCAML_VERSION", "4.14.2"))
-		}
+// vmFinding builds one VM-layer finding. Meaning and fix are kept only
+// when the status is not OK.
+func vmFinding(check string, st Status, detail, meaning, fix string) Finding {
+	f := Finding{Layer: LayerVM, Check: check, Status: st, Detail: detail}
+	if st != StatusOK {
+		f.Meaning, f.Fix = meaning, fix
 	}
+	return f
+}
 
-	if v, err := toolver.Mirage(pins["MIRAGE_VERSION"]); err != nil {
-		add("vm-mirage", StatusFail, fmt.Sprintf("MIRAGE_VERSION=%q: %v", pins["MIRAGE_VERSION"], err),
-			"install-toolchain.sh installs mirage.$MIRAGE_VERSION", pinFix("MIRAGE_VERSION", "4.11.1"))
-	} else if !toolver.MirageConstraint().Check(v) {
-		add("vm-mirage", StatusFail, fmt.Sprintf("MIRAGE_VERSION=%s: service/unikernel/config.ml needs %s", v, toolver.MirageRange),
-			"mirage configure -t xen would fail on config.ml, or the guest would not ask for DHCP", pinFix("MIRAGE_VERSION", "4.11.1"))
-	} else {
-		add("vm-mirage", StatusOK, fmt.Sprintf("MIRAGE_VERSION=%s (config.ml: %s)", v, toolver.MirageRange), "", "")
+// vmPinFix is the fix that sets pin key to want.
+func vmPinFix(key, want string) string {
+	return fmt.Sprintf("set %s=%s in scripts/versions.env (or the environment of vagrant up)", key, want)
+}
+
+// vmAtLeast checks that pin key is a version no lower than min.
+func vmAtLeast(pins map[string]string, check, key string, min *version.Version, meaning string) Finding {
+	v, err := version.NewVersion(pins[key])
+	switch {
+	case err != nil:
+		return vmFinding(check, StatusFail, fmt.Sprintf("%s=%q is not a version", key, pins[key]), meaning, vmPinFix(key, min.String()))
+	case v.LessThan(min):
+		return vmFinding(check, StatusFail, fmt.Sprintf("%s=%s is below %s", key, pins[key], min), meaning, vmPinFix(key, min.String()))
+	default:
+		return vmFinding(check, StatusOK, fmt.Sprintf("%s=%s (labctl needs >= %s)", key, pins[key], min), "", "")
 	}
+}
 
+// vmOCaml checks the OCAML_VERSION pin against the OCaml versions labctl
+// supports.
+func vmOCaml(pins map[string]string) Finding {
+	v, err := toolver.OCaml(pins["OCAML_VERSION"])
+	if err != nil {
+		return vmFinding("vm-ocaml", StatusFail, fmt.Sprintf("OCAML_VERSION=%q: %v", pins["OCAML_VERSION"], err),
+			"install-toolchain.sh would create a switch labctl's preflight refuses", vmPinFix("OCAML_VERSION", "4.14.2"))
+	}
+	switch s, detail := toolver.OCamlSupport(v); s {
+	case toolver.Supported:
+		return vmFinding("vm-ocaml", StatusOK, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail, "", "")
+	case toolver.Unproven:
+		return vmFinding("vm-ocaml", StatusWarn, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail,
+			"the build may fail in make depend", vmPinFix("OCAML_VERSION", "4.14.2"))
+	default:
+		return vmFinding("vm-ocaml", StatusFail, "OCAML_VERSION="+pins["OCAML_VERSION"]+": "+detail,
+			"no ocaml-solo5 release builds the xen target with it", vmPinFix("OCAML_VERSION", "4.14.2"))
+	}
+}
+
+// vmMirage checks the MIRAGE_VERSION pin against the range config.ml
+// needs.
+func vmMirage(pins map[string]string) Finding {
+	v, err := toolver.Mirage(pins["MIRAGE_VERSION"])
+	switch {
+	case err != nil:
+		return vmFinding("vm-mirage", StatusFail, fmt.Sprintf("MIRAGE_VERSION=%q: %v", pins["MIRAGE_VERSION"], err),
+			"install-toolchain.sh installs mirage.$MIRAGE_VERSION", vmPinFix("MIRAGE_VERSION", "4.11.1"))
+	case !toolver.MirageConstraint().Check(v):
+		return vmFinding("vm-mirage", StatusFail, fmt.Sprintf("MIRAGE_VERSION=%s: service/unikernel/config.ml needs %s", v, toolver.MirageRange),
+			"mirage configure -t xen would fail on config.ml, or the guest would not ask for DHCP", vmPinFix("MIRAGE_VERSION", "4.11.1"))
+	default:
+		return vmFinding("vm-mirage", StatusOK, fmt.Sprintf("MIRAGE_VERSION=%s (config.ml: %s)", v, toolver.MirageRange), "", "")
+	}
+}
+
+// vmToolchain checks the OPAMROOT and OPAM_SWITCH pins, which the VM's
+// lab spec passes on as xen.opam_root and xen.opam_switch.
+func vmToolchain(pins map[string]string) Finding {
 	root, sw := pins["OPAMROOT"], pins["OPAM_SWITCH"]
 	switch {
 	case !filepath.IsAbs(root) || filepath.Clean(root) != root:
-		add("vm-toolchain", StatusFail, fmt.Sprintf("OPAMROOT=%q is not an absolute, clean path", root),
-			"the VM's lab spec names it as xen.opam_root, which labctl refuses", pinFix("OPAMROOT", "/opt/labctl/opam"))
+		return vmFinding("vm-toolchain", StatusFail, fmt.Sprintf("OPAMROOT=%q is not an absolute, clean path", root),
+			"the VM's lab spec names it as xen.opam_root, which labctl refuses", vmPinFix("OPAMROOT", "/opt/labctl/opam"))
 	case !regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+~-]*$`).MatchString(sw):
-		add("vm-toolchain", StatusFail, fmt.Sprintf("OPAM_SWITCH=%q is not an opam switch name", sw),
-			"the VM's lab spec names it as xen.opam_switch, which labctl refuses", pinFix("OPAM_SWITCH", "mirage"))
+		return vmFinding("vm-toolchain", StatusFail, fmt.Sprintf("OPAM_SWITCH=%q is not an opam switch name", sw),
+			"the VM's lab spec names it as xen.opam_switch, which labctl refuses", vmPinFix("OPAM_SWITCH", "mirage"))
 	default:
-		add("vm-toolchain", StatusOK, fmt.Sprintf("mirage in %s, switch %s; the agent (sudo -n, secure_path) reaches it through the VM spec's xen.opam_root/opam_switch: opam exec --root %s --switch %s --set-root --set-switch --", root, sw, root, sw), "", "")
+		return vmFinding("vm-toolchain", StatusOK, fmt.Sprintf("mirage in %s, switch %s; the agent (sudo -n, secure_path) reaches it through the VM spec's xen.opam_root/opam_switch: opam exec --root %s --switch %s --set-root --set-switch --", root, sw, root, sw), "", "")
 	}
+}
 
+// vmDepexts checks that the XEN_DEPEXTS pin lists every system package
+// the xen target needs.
+func vmDepexts(pins map[string]string) Finding {
 	have := strings.FieldsFunc(pins["XEN_DEPEXTS"], func(r rune) bool { return r == ',' || r == ' ' })
 	var missing []string
 	for _, p := range xen.Depexts {
@@ -158,11 +188,9 @@ func VMPlan(pins map[string]string) []Finding {
 		}
 	}
 	if len(missing) > 0 {
-		add("vm-depexts", StatusFail, fmt.Sprintf("XEN_DEPEXTS=%q lacks %s", pins["XEN_DEPEXTS"], strings.Join(missing, " ")),
+		return vmFinding("vm-depexts", StatusFail, fmt.Sprintf("XEN_DEPEXTS=%q lacks %s", pins["XEN_DEPEXTS"], strings.Join(missing, " ")),
 			"make depend would stop: the xen target's packages need them and opam will not install system packages without a tty",
-			pinFix("XEN_DEPEXTS", strings.Join(xen.Depexts, ",")))
-	} else {
-		add("vm-depexts", StatusOK, "install-xen.sh installs XEN_DEPEXTS: "+strings.Join(have, " ")+" (the xen target's system packages)", "", "")
+			vmPinFix("XEN_DEPEXTS", strings.Join(xen.Depexts, ",")))
 	}
-	return out
+	return vmFinding("vm-depexts", StatusOK, "install-xen.sh installs XEN_DEPEXTS: "+strings.Join(have, " ")+" (the xen target's system packages)", "", "")
 }

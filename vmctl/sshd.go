@@ -134,37 +134,12 @@ func (s SimSSHD) Up(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return 0, fmt.Errorf("sim sshd directory %s: %w", s.Dir, err)
-	}
-	if err := os.Chmod(s.Dir, 0o700); err != nil {
-		return 0, fmt.Errorf("sim sshd directory %s: %w", s.Dir, err)
-	}
-	hostPub, err := ensureKey(s.HostKeyPath(), "labctl sim dom0 host key")
-	if err != nil {
-		return 0, err
-	}
-	clientPub, err := ensureKey(s.IdentityPath(), "labctl sim client")
-	if err != nil {
-		return 0, err
-	}
-	if err := writeSecret(s.AuthorizedKeysPath(), ssh.MarshalAuthorizedKey(clientPub)); err != nil {
-		return 0, err
-	}
-	kh := knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, hostPub) + "\n"
-	if err := writeSecret(s.KnownHostsPath(), []byte(kh)); err != nil {
+	if err := s.setupKeys(); err != nil {
 		return 0, err
 	}
 	conf := s.config()
-	old, _ := os.ReadFile(s.ConfigPath())
-	if pid := s.Pid(); pid > 0 {
-		if bytes.Equal(old, conf) {
-			log.Debug("sim sshd already running", "pid", pid, "netns", s.Netns)
-			return pid, nil
-		}
-		if err := s.stop(ctx, pid); err != nil {
-			return 0, err
-		}
+	if pid, err := s.reuseRunning(ctx, log, conf); pid > 0 || err != nil {
+		return pid, err
 	}
 	if err := writeSecret(s.ConfigPath(), conf); err != nil {
 		return 0, err
@@ -175,16 +150,72 @@ func (s SimSSHD) Up(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sim sshd: %w", err)
 	}
 	os.Remove(s.PidPath())
+	cmd, exited, err := s.startSSHD(bin)
+	if err != nil {
+		return 0, err
+	}
+	return s.awaitListening(ctx, log, cmd, exited)
+}
+
+// setupKeys creates the state directory, generates the host and client
+// keys if missing, and writes authorized_keys and known_hosts.
+func (s SimSSHD) setupKeys() error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("sim sshd directory %s: %w", s.Dir, err)
+	}
+	if err := os.Chmod(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("sim sshd directory %s: %w", s.Dir, err)
+	}
+	hostPub, err := ensureKey(s.HostKeyPath(), "labctl sim dom0 host key")
+	if err != nil {
+		return err
+	}
+	clientPub, err := ensureKey(s.IdentityPath(), "labctl sim client")
+	if err != nil {
+		return err
+	}
+	if err := writeSecret(s.AuthorizedKeysPath(), ssh.MarshalAuthorizedKey(clientPub)); err != nil {
+		return err
+	}
+	kh := knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, hostPub) + "\n"
+	return writeSecret(s.KnownHostsPath(), []byte(kh))
+}
+
+// reuseRunning returns the running sshd's pid when it already runs with
+// conf. A server running with another config is stopped, and 0 returned
+// so that Up starts a new one.
+func (s SimSSHD) reuseRunning(ctx context.Context, log *slog.Logger, conf []byte) (int, error) {
+	old, _ := os.ReadFile(s.ConfigPath())
+	pid := s.Pid()
+	if pid <= 0 {
+		return 0, nil
+	}
+	if bytes.Equal(old, conf) {
+		log.Debug("sim sshd already running", "pid", pid, "netns", s.Netns)
+		return pid, nil
+	}
+	return 0, s.stop(ctx, pid)
+}
+
+// startSSHD starts sshd in the namespace. The channel receives cmd.Wait's
+// result when sshd exits.
+func (s SimSSHD) startSSHD(bin string) (*exec.Cmd, <-chan error, error) {
 	// -D: no fork, so labctl sees an early exit; -E: sshd's own log file.
 	cmd := exec.Command(bin, "-D", "-f", s.ConfigPath(), "-E", s.LogPath())
 	// Its own session: it outlives labctl, like the VM's sshd outlives
 	// vagrant up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := (Netns{Name: s.Netns}).Start(cmd); err != nil {
-		return 0, fmt.Errorf("sim sshd: starting %s in %s: %w", bin, s.Netns, err)
+		return nil, nil, fmt.Errorf("sim sshd: starting %s in %s: %w", bin, s.Netns, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	return cmd, exited, nil
+}
+
+// awaitListening waits up to 10s for the started sshd to write its
+// pidfile and returns its pid. It kills sshd on timeout or when ctx ends.
+func (s SimSSHD) awaitListening(ctx context.Context, log *slog.Logger, cmd *exec.Cmd, exited <-chan error) (int, error) {
 	// sshd writes its pidfile once it listens.
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
