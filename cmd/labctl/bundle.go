@@ -144,7 +144,7 @@ func labNetns(lab string) *regexp.Regexp {
 }
 
 func (a *app) bundleInput(cmd *cobra.Command, spec provision.Spec) (bundle.Input, func(), error) {
-	o := a.observe(cmd, spec)
+	o := diagnosis{a}.observe(cmd, spec)
 	reports := map[string][]byte{}
 	// The same documents status --json and doctor --json print
 	// (docs/json.md), so the bundle's files validate against docs/schema.

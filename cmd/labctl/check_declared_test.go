@@ -78,7 +78,7 @@ func TestCheckFailsOnMissingGuest(t *testing.T) {
 	_, missing := splitDeclared(spec, []provision.GuestStatus{{Name: "auth-1", State: "running"}})
 	a := &app{}
 	var out bytes.Buffer
-	err := a.printCheck(&out, "lab", missing)
+	err := checker{a}.printCheck(&out, "lab", missing)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitFail {
 		t.Fatalf("printCheck = %v, want exit %d", err, exitFail)

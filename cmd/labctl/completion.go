@@ -16,7 +16,7 @@ var guestVerbs = map[string]bool{"logs": true, "destroy": true, "console": true,
 // what it cannot guess: --target's values, the lab's guests for the
 // verbs that name one, the lab's users for users remove, dom0|host for
 // shell. Names come from this machine's state directory, read only.
-func (a *app) addCompletions(root *cobra.Command) {
+func (a completer) addCompletions(root *cobra.Command) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
@@ -51,7 +51,7 @@ func (a *app) addCompletions(root *cobra.Command) {
 
 // completionDir is the lab's state directory for completion: --lab, or
 // the spec's lab; "" when neither can be read (no completion, no error).
-func (a *app) completionDir() string {
+func (a completer) completionDir() string {
 	spec, err := a.loadSpec()
 	if err != nil {
 		return ""
@@ -59,7 +59,7 @@ func (a *app) completionDir() string {
 	return provision.StateDir(a.stateRoot, spec.Lab)
 }
 
-func (a *app) guestNames() []string {
+func (a completer) guestNames() []string {
 	dir := a.completionDir()
 	if dir == "" {
 		return nil
@@ -72,7 +72,7 @@ func (a *app) guestNames() []string {
 	return names
 }
 
-func (a *app) userNames() []string {
+func (a completer) userNames() []string {
 	dir := a.completionDir()
 	if dir == "" {
 		return nil

@@ -17,7 +17,7 @@ import (
 // anything; afterwards this labctl reaches dom0 over a NEW connection and
 // confirms. Without that confirmation by the deadline, dom0 undoes the
 // run by itself: a change that cut dom0 off heals without a console.
-func (a *app) provisionConfirmed(ctx context.Context, c *dom0Conn, spec provision.Spec, req provision.AgentRequest, progress func(provision.StepResult)) (provision.Result, error) {
+func (a remoteOps) provisionConfirmed(ctx context.Context, c *dom0Conn, spec provision.Spec, req provision.AgentRequest, progress func(provision.StepResult)) (provision.Result, error) {
 	timeout := a.remote.confirmTimeout
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
@@ -68,7 +68,7 @@ func errorOrNil(s string) error {
 
 // confirmOverNewConnection dials dom0 afresh and confirms token, retrying
 // until the deadline.
-func (a *app) confirmOverNewConnection(ctx context.Context, spec provision.Spec, token string, deadline time.Time) error {
+func (a remoteOps) confirmOverNewConnection(ctx context.Context, spec provision.Spec, token string, deadline time.Time) error {
 	ts, err := parseTarget(a.target)
 	if err != nil {
 		return err

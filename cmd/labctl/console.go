@@ -41,7 +41,7 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 				return &exitError{exitUsage, err}
 			}
 			if ts.remote() {
-				return a.remoteConsole(cmd, spec, ts, args[0])
+				return remoteOps{a}.remoteConsole(cmd, spec, ts, args[0])
 			}
 			dir := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "guests", args[0])
 			g, err := provision.ReadGuests(provision.StateDir(a.stateRoot, spec.Lab))
@@ -78,7 +78,7 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 // remoteConsole attaches to a guest on a remote dom0: its record says the
 // runtime; the process runtime's log is followed with tail -F, xen's
 // console is xl console in a pty.
-func (a *app) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts targetSpec, name string) error {
+func (a remoteOps) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts targetSpec, name string) error {
 	if err := checkRemotePath(a.remote.dom0State); err != nil {
 		return &exitError{exitUsage, fmt.Errorf("--dom0-state-dir: %w", err)}
 	}

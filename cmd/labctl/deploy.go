@@ -268,7 +268,7 @@ func newCheckCmd(a *app) *cobra.Command {
 					return nil, &exitError{exitFail, fmt.Errorf("lab %s has no guests: run %s", spec.Lab, a.hint(cmd, spec.Lab, "deploy"))}
 				}
 				running, missing := splitDeclared(spec, st.Guests)
-				reports, err := a.check(cmd.Context(), spec, running, user, password)
+				reports, err := checker{a}.check(cmd.Context(), spec, running, user, password)
 				if err != nil {
 					return nil, err
 				}
@@ -284,7 +284,7 @@ func newCheckCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printCheck(cmd.OutOrStdout(), lab, reports)
+			return checker{a}.printCheck(cmd.OutOrStdout(), lab, reports)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -316,7 +316,7 @@ func writeJUnit(path, lab string, reports []check.Report, abort error) error {
 	return nil
 }
 
-func (a *app) check(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, user, password string) ([]check.Report, error) {
+func (a checker) check(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, user, password string) ([]check.Report, error) {
 	cases := check.ProbeCases(user, password)
 	if password == "" {
 		// No password known (users are stored hashed): only the cases a
@@ -330,7 +330,7 @@ func (a *app) check(ctx context.Context, spec provision.Spec, guests []provision
 // a time (each with check.DefaultParallel cases in flight), logging each
 // guest as it completes: 250 replicas one after another took minutes in
 // silence.
-func (a *app) checkCases(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, cases []check.Case) ([]check.Report, error) {
+func (a checker) checkCases(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, cases []check.Case) ([]check.Report, error) {
 	names := make([]string, len(guests))
 	urls := make([]string, len(guests))
 	for i, g := range guests {
@@ -392,7 +392,7 @@ func splitDeclared(spec provision.Spec, guests []provision.GuestStatus) ([]provi
 	return running, missing
 }
 
-func (a *app) printCheck(w io.Writer, lab string, reports []check.Report) error {
+func (a checker) printCheck(w io.Writer, lab string, reports []check.Report) error {
 	failed := checkFailures(reports)
 	if a.jsonOut {
 		if err := writeJSON(w, a.checkDoc(lab, reports, len(failed) == 0)); err != nil {

@@ -61,8 +61,8 @@ when any finding fails. Every check: docs/doctor.md.`,
 					vm = id
 				}
 			}
-			fs := a.doctor(cmd.Context(), cmd, spec, ts, vm)
-			return a.printDoctor(cmd.OutOrStdout(), spec, fs)
+			fs := diagnosis{a}.doctor(cmd.Context(), cmd, spec, ts, vm)
+			return diagnosis{a}.printDoctor(cmd.OutOrStdout(), spec, fs)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -74,7 +74,7 @@ when any finding fails. Every check: docs/doctor.md.`,
 
 // doctor runs the three layers. A layer that cannot be reached becomes a
 // failed finding; doctor itself only errs on bad input.
-func (a *app) doctor(ctx context.Context, cmd *cobra.Command, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
+func (a diagnosis) doctor(ctx context.Context, cmd *cobra.Command, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
 	complete := a.fixCompleter(cmd, spec)
 	host := a.hostFindings(ctx, spec, ts, vm)
 	var out []doctor.Finding
@@ -137,7 +137,7 @@ func (a *app) doctor(ctx context.Context, cmd *cobra.Command, spec provision.Spe
 }
 
 // doctorOnDom0 runs the agent's doctor verb on the target.
-func (a *app) doctorOnDom0(ctx context.Context, spec provision.Spec) (provision.Result, []doctor.Finding, error) {
+func (a diagnosis) doctorOnDom0(ctx context.Context, spec provision.Spec) (provision.Result, []doctor.Finding, error) {
 	c, err := a.openDom0(ctx, spec)
 	if err != nil {
 		return provision.Result{}, nil, err
@@ -169,7 +169,7 @@ func probeFromHostOnce(ctx context.Context, dial check.DialFunc, g provision.Gue
 // adaptBlame rewrites BlameProbes' VirtualBox-specific fixes where the
 // lab has no VirtualBox: in the sim the host-only adapter is the veth
 // vboxnet4 ═ eth1, and the process runtime has no xl console.
-func (a *app) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, d, h doctor.ProbeResult, host []doctor.Finding) {
+func (a diagnosis) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, d, h doctor.ProbeResult, host []doctor.Finding) {
 	if f.Status != doctor.StatusFail {
 		return
 	}
@@ -192,7 +192,7 @@ func (a *app) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, 
 // hostFindings is the host layer: VirtualBox's checks where VirtualBox
 // is (or must be); the simulated host-only link for the sim; otherwise
 // one finding saying what was not checked.
-func (a *app) hostFindings(ctx context.Context, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
+func (a diagnosis) hostFindings(ctx context.Context, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
 	if ts.kind == targetSim {
 		host, dom0, _ := vmctl.SimNames(spec.Lab)
 		return doctor.CheckSimHost(doctor.SimHostConfig{HostNS: host, Dom0NS: dom0, HostIf: vmctl.SimHostIf,
@@ -244,7 +244,7 @@ func vagrantVMID(dir, machine string) string {
 // fixCompleter gives every bare "labctl VERB" in a fix (the agent's
 // "labctl provision" and "labctl deploy", the sim's "labctl sim up", …)
 // this invocation's flags, so each is the exact command to run here.
-func (a *app) fixCompleter(cmd *cobra.Command, spec provision.Spec) func(string) string {
+func (a diagnosis) fixCompleter(cmd *cobra.Command, spec provision.Spec) func(string) string {
 	return func(fix string) string {
 		for _, verb := range hintVerbs {
 			fix = replaceWord(fix, "labctl "+verb, a.hint(cmd, spec.Lab, verb))
@@ -284,7 +284,7 @@ func completeAll(fs []doctor.Finding, complete func(string) string) []doctor.Fin
 
 // printDoctor prints the findings (a table, then each problem's meaning
 // and fix; or JSON) and maps them to the exit code.
-func (a *app) printDoctor(w io.Writer, spec provision.Spec, fs []doctor.Finding) error {
+func (a diagnosis) printDoctor(w io.Writer, spec provision.Spec, fs []doctor.Finding) error {
 	worst := doctor.Worst(fs)
 	if a.jsonOut {
 		if fs == nil {

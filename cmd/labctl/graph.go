@@ -39,7 +39,7 @@ and the status table (--refresh reloads it). docs/observe.md.`,
 			if err != nil {
 				return err
 			}
-			g := graph.Build(a.observe(cmd, spec).graphInput(spec, a.target))
+			g := graph.Build(diagnosis{a}.observe(cmd, spec).graphInput(spec, a.target))
 			if len(g.Problems) > 0 {
 				a.log.Warn("the lab has problems (drawn in red)", "nodes", g.Problems)
 			}
@@ -79,7 +79,7 @@ type observation struct {
 
 // observe runs status and doctor on the target. Neither failing stops
 // it: what could not be observed is drawn as a problem.
-func (a *app) observe(cmd *cobra.Command, spec provision.Spec) observation {
+func (a diagnosis) observe(cmd *cobra.Command, spec provision.Spec) observation {
 	var o observation
 	ctx := cmd.Context()
 	o.status, o.statusErr = a.runOnDom0With(ctx, cmd, spec, "status", provision.AgentRequest{})

@@ -55,7 +55,7 @@ type checkDoc struct {
 	Guests  []check.Report `json:"guests"`
 }
 
-func (a *app) checkDoc(lab string, reports []check.Report, ok bool) checkDoc {
+func (a checker) checkDoc(lab string, reports []check.Report, ok bool) checkDoc {
 	if reports == nil {
 		reports = []check.Report{}
 	}

@@ -242,8 +242,8 @@ func TestJSONDocumentsOffline(t *testing.T) {
 		kind string
 		doc  any
 	}{
-		{"check", a.checkDoc("mirage", missing, false)},
-		{"check", a.checkDoc("mirage", nil, true)},
+		{"check", checker{a}.checkDoc("mirage", missing, false)},
+		{"check", checker{a}.checkDoc("mirage", nil, true)},
 		{"result", teardown},
 		{"up", upDoc{Schema: provision.SchemaVersion, Command: "up", Lab: "mirage", Target: "sim", Sim: a.simInfo(spec),
 			Deploy: normalize(provision.Result{Schema: provision.SchemaVersion, Command: "deploy", Lab: "mirage", Target: "sim"}), Error: "deploy: failed"}},

@@ -246,7 +246,7 @@ stdout; --json prints one machine-readable document (schema 2, docs/json.md).`,
 	root.Version = thisVersion().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	usageErrors(root)
-	a.addCompletions(root)
+	completer{a}.addCompletions(root)
 	addExamples(root)
 	return root
 }
@@ -281,3 +281,13 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+// The command's parts, by concern: views of the one app (its flags and
+// logger) with the methods of one concern each.
+type (
+	remoteOps struct{ *app } // reaching a remote dom0: SSH, upload, confirm, console, shell
+	diagnosis struct{ *app } // doctor, graph and trace
+	completer struct{ *app } // shell completion
+	simOps    struct{ *app } // the simulated VM: up, down, its sshd
+	checker   struct{ *app } // check and its reports
+)

@@ -43,7 +43,7 @@ func addRemoteFlags(cmd *cobra.Command, r *remoteFlags) {
 
 // openRemote connects to a vagrant or ssh:// target and makes sure
 // dom0 runs this labctl.
-func (a *app) openRemote(ctx context.Context, spec provision.Spec, ts targetSpec) (*dom0Conn, error) {
+func (a remoteOps) openRemote(ctx context.Context, spec provision.Spec, ts targetSpec) (*dom0Conn, error) {
 	root := a.remote.dom0State
 	if err := checkRemotePath(root); err != nil {
 		return nil, &exitError{exitUsage, fmt.Errorf("--dom0-state-dir: %w", err)}
@@ -77,7 +77,7 @@ func (a *app) openRemote(ctx context.Context, spec provision.Spec, ts targetSpec
 }
 
 // sshConfig builds the SSH client configuration of a remote target.
-func (a *app) sshConfig(ctx context.Context, spec provision.Spec, ts targetSpec) (sshx.Config, error) {
+func (a remoteOps) sshConfig(ctx context.Context, spec provision.Spec, ts targetSpec) (sshx.Config, error) {
 	r := a.remote
 	var cfg sshx.Config
 	switch ts.kind {
@@ -141,7 +141,7 @@ func (a *app) sshConfig(ctx context.Context, spec provision.Spec, ts targetSpec)
 }
 
 // agentBinary is the local linux/amd64 labctl to put on dom0.
-func (a *app) agentBinary() (string, error) {
+func (a remoteOps) agentBinary() (string, error) {
 	p := a.remote.agentBinary
 	if p == "" {
 		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {

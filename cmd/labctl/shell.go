@@ -53,7 +53,7 @@ against known_hosts); the host is then this machine.`,
 			case ts.kind == targetLocal:
 				return &exitError{exitUsage, errors.New("shell dom0: with --target local this machine is dom0")}
 			default:
-				code, err = a.remoteShell(cmd, spec, ts)
+				code, err = remoteOps{a}.remoteShell(cmd, spec, ts)
 			}
 			if err != nil {
 				return &exitError{exitFail, err}
@@ -70,7 +70,7 @@ against known_hosts); the host is then this machine.`,
 
 // remoteShell is dom0's shell over the target's SSH connection, the host
 // key verified as for every remote command.
-func (a *app) remoteShell(cmd *cobra.Command, spec provision.Spec, ts targetSpec) (int, error) {
+func (a remoteOps) remoteShell(cmd *cobra.Command, spec provision.Spec, ts targetSpec) (int, error) {
 	cfg, err := a.sshConfig(cmd.Context(), spec, ts)
 	if err != nil {
 		return 0, err

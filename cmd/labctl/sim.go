@@ -26,7 +26,7 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.simUp(cmd, spec); err != nil {
+			if err := (simOps{a}).simUp(cmd, spec); err != nil {
 				return err
 			}
 			host, dom0, wan := vmctl.SimNames(spec.Lab)
@@ -38,7 +38,7 @@ func newSimCmd(a *app) *cobra.Command {
 					spec.Lab, host, vmctl.SimHostIf, spec.Network.HostAddress, dom0, spec.Network.Uplink, spec.Network.Address, wan)
 			}
 			if sshd {
-				d, err := a.simSSHD(cmd, spec)
+				d, err := simOps{a}.simSSHD(cmd, spec)
 				if err != nil {
 					return err
 				}
@@ -62,7 +62,7 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.simDown(cmd, spec, "sim down", true)
+			return simOps{a}.simDown(cmd, spec, "sim down", true)
 		},
 	}
 	addJSONFlag(down, a)
@@ -70,7 +70,7 @@ func newSimCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func (a *app) simUp(cmd *cobra.Command, spec provision.Spec) error {
+func (a simOps) simUp(cmd *cobra.Command, spec provision.Spec) error {
 	c := vmctl.SimConfig{Lab: spec.Lab, Uplink: spec.Network.Uplink, HostAddr: spec.HostAddr(), Dom0Addr: spec.BridgeAddr()}
 	if err := vmctl.SimUp(cmd.Context(), c, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim up: %w", err)}
@@ -81,7 +81,7 @@ func (a *app) simUp(cmd *cobra.Command, spec provision.Spec) error {
 // simDown destroys the lab's namespaces. The journal described a dom0
 // that no longer exists, so the lab's state goes with it; with keepUsers
 // the users directory (the user's data) stays.
-func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, keepUsers bool) error {
+func (a simOps) simDown(cmd *cobra.Command, spec provision.Spec, command string, keepUsers bool) error {
 	if err := vmctl.SimDown(cmd.Context(), spec.Lab, a.log); err != nil {
 		return &exitError{exitFail, fmt.Errorf("sim down: %w", err)}
 	}
@@ -122,7 +122,7 @@ func (a *app) simDown(cmd *cobra.Command, spec provision.Spec, command string, k
 // simSSHD starts the simulated dom0's sshd and prints how to use it
 // (without --json; with it the caller puts what it returns in sim up's
 // document).
-func (a *app) simSSHD(cmd *cobra.Command, spec provision.Spec) (sshdDoc, error) {
+func (a simOps) simSSHD(cmd *cobra.Command, spec provision.Spec) (sshdDoc, error) {
 	s := a.simSSHDFor(spec)
 	// The lab directory first, 0711 like provision makes it: MkdirAll
 	// of ssh/ alone would leave its parents 0700, closed to dnsmasq.
@@ -147,7 +147,7 @@ func (a *app) simSSHD(cmd *cobra.Command, spec provision.Spec) (sshdDoc, error) 
 
 // simSSHDFor is the lab's simulated sshd: on dom0's lab address, its
 // files under the lab's state directory.
-func (a *app) simSSHDFor(spec provision.Spec) vmctl.SimSSHD {
+func (a simOps) simSSHDFor(spec provision.Spec) vmctl.SimSSHD {
 	_, dom0, _ := vmctl.SimNames(spec.Lab)
 	return vmctl.SimSSHD{Netns: dom0, Addr: spec.BridgeAddr().Addr(),
 		Dir: filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "ssh"), Log: a.log}

@@ -127,7 +127,7 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 		// this process: no agent to start (see provision.Options.Enter).
 		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log, Enter: c.enter}, progress)
 	case c.ssh != nil && verb == "provision" && !req.Plan && a.remote.confirmTimeout > 0:
-		res, err = a.provisionConfirmed(ctx, c, spec, req, progress)
+		res, err = remoteOps{a}.provisionConfirmed(ctx, c, spec, req, progress)
 		if err != nil {
 			return res, err
 		}
@@ -186,7 +186,7 @@ func (a *app) openDom0(ctx context.Context, spec provision.Spec) (*dom0Conn, err
 		ns := vmctl.Netns{Name: dom0}
 		return &dom0Conn{t: ns, enter: ns.Do, exe: exe, stateRoot: a.stateRoot, noResolv: true, log: a.log}, nil
 	}
-	return a.openRemote(ctx, spec, ts)
+	return remoteOps{a}.openRemote(ctx, spec, ts)
 }
 
 // progress renders step events on stderr as they arrive.

@@ -96,7 +96,7 @@ func TestCheckLinuxAMD64(t *testing.T) {
 
 func TestAgentBinary(t *testing.T) {
 	a := &app{}
-	got, err := a.agentBinary()
+	got, err := remoteOps{a}.agentBinary()
 	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
 		self, _ := os.Executable()
 		if err != nil || got != self {
@@ -106,7 +106,7 @@ func TestAgentBinary(t *testing.T) {
 		t.Fatalf("on %s/%s: %q, %v; want an error naming --agent-binary", runtime.GOOS, runtime.GOARCH, got, err)
 	}
 	a.remote.agentBinary = filepath.Join(t.TempDir(), "nope")
-	if _, err := a.agentBinary(); err == nil || !strings.Contains(err.Error(), "--agent-binary") {
+	if _, err := (remoteOps{a}).agentBinary(); err == nil || !strings.Contains(err.Error(), "--agent-binary") {
 		t.Fatalf("a missing --agent-binary: %v", err)
 	}
 }

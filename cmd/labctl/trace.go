@@ -61,7 +61,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			complete := a.fixCompleter(cmd, spec)
+			complete := diagnosis{a}.fixCompleter(cmd, spec)
 			// This invocation's --target, --lab, … as doctor's fixes get them.
 			flags := strings.TrimPrefix(complete(provision.FixDeploy), provision.FixDeploy)
 			c.Reboot = "labctl destroy " + sshx.QuoteWord(g.Name) + flags + " && " + provision.FixDeploy + flags
@@ -74,7 +74,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 			r := trace.Judge(c, obs, nil, nil)
 			if r.Verdict != "" {
 				// Only a broken path pays for doctor's checks.
-				fs := a.doctor(cmd.Context(), cmd, spec, ts, "")
+				fs := diagnosis{a}.doctor(cmd.Context(), cmd, spec, ts, "")
 				host, _, _ := vmctl.SimNames(spec.Lab)
 				r = trace.Judge(c, obs, fs, map[string]string{
 					trace.HopHostARP:    "sudo ip netns exec " + host + " ip neigh flush to " + g.IP,
@@ -87,7 +87,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 					trace.HopPromisc:    complete(provision.FixProvision),
 				})
 			}
-			return a.printTrace(cmd.OutOrStdout(), spec, r)
+			return diagnosis{a}.printTrace(cmd.OutOrStdout(), spec, r)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -96,7 +96,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 	return cmd
 }
 
-func (a *app) printTrace(w io.Writer, spec provision.Spec, r trace.Result) error {
+func (a diagnosis) printTrace(w io.Writer, spec provision.Spec, r trace.Result) error {
 	if a.jsonOut {
 		if err := writeJSON(w, traceReport{Schema: provision.SchemaVersion, Command: "trace", Lab: spec.Lab, Result: r}); err != nil {
 			return err

@@ -52,7 +52,7 @@ func (a *app) up(cmd *cobra.Command, fullCheck bool) error {
 		s, err := provision.SeedDemo(a.stateRoot, spec, a.log)
 		seeding <- seedResult{s, err}
 	}()
-	if err := a.simUp(cmd, spec); err != nil {
+	if err := (simOps{a}).simUp(cmd, spec); err != nil {
 		<-seeding
 		return err
 	}
@@ -84,9 +84,9 @@ func (a *app) up(cmd *cobra.Command, fullCheck bool) error {
 	}
 	var reports []check.Report
 	if fullCheck {
-		reports, err = a.check(cmd.Context(), spec, r.Guests, user, password)
+		reports, err = checker{a}.check(cmd.Context(), spec, r.Guests, user, password)
 	} else {
-		reports, err = a.checkCases(cmd.Context(), spec, r.Guests, upCases(user, password))
+		reports, err = checker{a}.checkCases(cmd.Context(), spec, r.Guests, upCases(user, password))
 	}
 	if err != nil {
 		return err
@@ -97,7 +97,7 @@ func (a *app) up(cmd *cobra.Command, fullCheck bool) error {
 	if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
 		return err
 	}
-	if err := a.printCheck(cmd.ErrOrStderr(), spec.Lab, reports); err != nil {
+	if err := (checker{a}).printCheck(cmd.ErrOrStderr(), spec.Lab, reports); err != nil {
 		return err
 	}
 	a.printTry(cmd.OutOrStdout(), spec, r, user, password)
@@ -141,7 +141,7 @@ func newDownCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.simDown(cmd, spec, "down", false)
+			return simOps{a}.simDown(cmd, spec, "down", false)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -186,7 +186,7 @@ func (a *app) finishUp(cmd *cobra.Command, spec provision.Spec, r provision.Resu
 	var failed []string
 	if r.OK {
 		failed = checkFailures(reports)
-		c := a.checkDoc(spec.Lab, reports, len(failed) == 0)
+		c := checker{a}.checkDoc(spec.Lab, reports, len(failed) == 0)
 		doc.Check = &c
 		if len(failed) > 0 {
 			doc.OK, doc.Error = false, fmt.Sprintf("check: %d cases failed", len(failed))
