@@ -53,102 +53,151 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	newClient := func(idle int) (*http.Client, *http.Transport) {
-		tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: idle}
-		return &http.Client{Transport: tr, Timeout: time.Minute}, tr
-	}
-	flood, ftr := newClient(cfg.Concurrency)
+	flood, ftr := newClient(dial, cfg.Concurrency)
 	defer ftr.CloseIdleConnections()
-	probe, ptr := newClient(2)
+	probe, ptr := newClient(dial, 2)
 	defer ptr.CloseIdleConnections()
 
-	r := Result{Codes: map[int]int{}, Other: map[int]int{}}
-	var mu sync.Mutex
-	jobs := make(chan int, cfg.Total)
-	for i := range cfg.Total {
+	f := &flooder{cfg: cfg, flood: flood, probe: probe, r: Result{Codes: map[int]int{}, Other: map[int]int{}}}
+	jobs := jobQueue(cfg.Total)
+	if err := f.warm(ctx); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	f.startFlood(ctx, &wg, jobs)
+	done := make(chan struct{})
+	var pw sync.WaitGroup
+	f.startProbes(ctx, &pw, done)
+	wg.Wait()
+	f.r.Flooded = time.Since(start)
+	close(done)
+	pw.Wait()
+	return f.r, ctx.Err()
+}
+
+// newClient is an HTTP client dialing with dial that keeps up to idle
+// connections open, and its transport.
+func newClient(dial func(ctx context.Context, network, addr string) (net.Conn, error), idle int) (*http.Client, *http.Transport) {
+	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: idle}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, tr
+}
+
+// jobQueue is a closed channel holding the request indexes 0..total-1.
+func jobQueue(total int) <-chan int {
+	jobs := make(chan int, total)
+	for i := range total {
 		jobs <- i
 	}
 	close(jobs)
-	get := func(c *http.Client, u string) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return 0, err
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, nil
+	return jobs
+}
+
+// get asks for u with c and returns the answer's status, body drained.
+func get(ctx context.Context, c *http.Client, u string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
 	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// loginURL is the service's login request for user and password.
+func loginURL(base, user, password string) string {
+	return base + "/?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
+}
+
+// flooder is the state one Run's flood workers and probes share.
+type flooder struct {
+	cfg          Config
+	flood, probe *http.Client
+	mu           sync.Mutex // guards r's counts and lists
+	r            Result
+}
+
+// warm sends each probe's request once, untimed.
+func (f *flooder) warm(ctx context.Context) error {
 	// The probes are clients already connected, as a monitor or a user's
 	// open session is: one untimed request each before the flood starts,
 	// so what is timed is the answer under load, not the TCP handshake
 	// racing the flood's 200 (the guest caps connections, server.go).
-	for _, u := range []string{cfg.Base + "/health", cfg.Base + "/?user=" + url.QueryEscape(cfg.User) + "&password=" + url.QueryEscape(cfg.Password)} {
-		if _, err := get(probe, u); err != nil {
-			return Result{}, fmt.Errorf("flood: warming the probe %s: %w", u, err)
+	for _, u := range []string{f.cfg.Base + "/health", loginURL(f.cfg.Base, f.cfg.User, f.cfg.Password)} {
+		if _, err := get(ctx, f.probe, u); err != nil {
+			return fmt.Errorf("flood: warming the probe %s: %w", u, err)
 		}
 	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for i := range jobs {
-				pw := "wrong"
-				if cfg.Distinct {
-					pw = "wrong-" + strconv.Itoa(i)
-				}
-				code, err := get(flood, cfg.Base+"/?user="+url.QueryEscape(cfg.User)+"&password="+url.QueryEscape(pw))
-				if err != nil {
-					code = -1
-				}
-				mu.Lock()
-				r.Codes[code]++
-				mu.Unlock()
-			}
-		})
+	return nil
+}
+
+// startFlood starts cfg.Concurrency workers on jobs, counted in wg.
+func (f *flooder) startFlood(ctx context.Context, wg *sync.WaitGroup, jobs <-chan int) {
+	for range f.cfg.Concurrency {
+		wg.Go(func() { f.floodWorker(ctx, jobs) })
 	}
-	done := make(chan struct{})
-	timed := func(u string, want int, out *[]time.Duration) {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			t0 := time.Now()
-			code, err := get(probe, u)
-			d := time.Since(t0)
-			mu.Lock()
-			switch {
-			case err != nil:
-				if len(r.Errs) < 5 {
-					r.Errs = append(r.Errs, err.Error())
-				}
-			case code == want:
-				*out = append(*out, d)
-			default:
-				r.Other[code]++
-			}
-			mu.Unlock()
-			if err != nil && ctx.Err() != nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+}
+
+// floodWorker sends a wrong-password request per job and counts the
+// answers by status (-1 for a transport error).
+func (f *flooder) floodWorker(ctx context.Context, jobs <-chan int) {
+	for i := range jobs {
+		pw := "wrong"
+		if f.cfg.Distinct {
+			pw = "wrong-" + strconv.Itoa(i)
 		}
+		code, err := get(ctx, f.flood, loginURL(f.cfg.Base, f.cfg.User, pw))
+		if err != nil {
+			code = -1
+		}
+		f.mu.Lock()
+		f.r.Codes[code]++
+		f.mu.Unlock()
 	}
-	var pw sync.WaitGroup
+}
+
+// startProbes starts the valid-login and the /health probes, counted in
+// pw, until done is closed.
+func (f *flooder) startProbes(ctx context.Context, pw *sync.WaitGroup, done <-chan struct{}) {
 	pw.Go(func() {
-		timed(cfg.Base+"/?user="+url.QueryEscape(cfg.User)+"&password="+url.QueryEscape(cfg.Password), http.StatusOK, &r.Logins)
+		f.timed(ctx, done, loginURL(f.cfg.Base, f.cfg.User, f.cfg.Password), http.StatusOK, &f.r.Logins)
 	})
-	pw.Go(func() { timed(cfg.Base+"/health", http.StatusUnauthorized, &r.Healths) })
-	wg.Wait()
-	r.Flooded = time.Since(start)
-	close(done)
-	pw.Wait()
-	return r, ctx.Err()
+	pw.Go(func() { f.timed(ctx, done, f.cfg.Base+"/health", http.StatusUnauthorized, &f.r.Healths) })
+}
+
+// timed asks for u in a loop until done is closed, appending to out the
+// latencies of the answers with status want and recording the others.
+func (f *flooder) timed(ctx context.Context, done <-chan struct{}, u string, want int, out *[]time.Duration) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		t0 := time.Now()
+		code, err := get(ctx, f.probe, u)
+		d := time.Since(t0)
+		f.mu.Lock()
+		switch {
+		case err != nil:
+			if len(f.r.Errs) < 5 {
+				f.r.Errs = append(f.r.Errs, err.Error())
+			}
+		case code == want:
+			*out = append(*out, d)
+		default:
+			f.r.Other[code]++
+		}
+		f.mu.Unlock()
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Worst is the longest of ds.

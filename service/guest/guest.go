@@ -83,15 +83,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) e
 		}
 	}
 
-	creds, sum, err := users.ReadImageFile(cfg.ImagePath)
+	handler, nusers, err := loadUsers(cfg.ImagePath, con, log)
 	if err != nil {
-		con.printf("Users: %v", err)
-		return fmt.Errorf("guest: %w", err)
-	}
-	con.printf("Users: image %s: %d users, sha256 %s", cfg.ImagePath, len(creds), sum[:16])
-	handler, err := auth.NewHandler(auth.MapStore(creds), log)
-	if err != nil {
-		return fmt.Errorf("guest: %w", err)
+		return err
 	}
 
 	nl, err := netlink.NewHandle()
@@ -104,12 +98,46 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) e
 		return fmt.Errorf("guest: %w", err)
 	}
 
+	keeper, halted, err := configure(ctx, cfg, ifc, con, log)
+	if err != nil {
+		return err
+	}
+	if halted {
+		return nil
+	}
+
+	srv, serveErr, err := startServer(cfg, handler, con, log, nusers)
+	if err != nil {
+		return err
+	}
+	return supervise(ctx, srv, serveErr, keeper, con)
+}
+
+// loadUsers reads the users image and builds the auth handler on it; it
+// also returns the number of users.
+func loadUsers(path string, con *consoleWriter, log *slog.Logger) (*auth.Handler, int, error) {
+	creds, sum, err := users.ReadImageFile(path)
+	if err != nil {
+		con.printf("Users: %v", err)
+		return nil, 0, fmt.Errorf("guest: %w", err)
+	}
+	con.printf("Users: image %s: %d users, sha256 %s", path, len(creds), sum[:16])
+	handler, err := auth.NewHandler(auth.MapStore(creds), log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("guest: %w", err)
+	}
+	return handler, len(creds), nil
+}
+
+// configure gives ifc its address: cfg.Static if valid, else a DHCP lease,
+// whose keeper it returns. halted reports that ctx ended before a lease
+// was bound, which is no error.
+func configure(ctx context.Context, cfg Config, ifc *iface, con *consoleWriter, log *slog.Logger) (keeper *leaseKeeper, halted bool, err error) {
 	con.printf("Manager: connect")
 	con.printf("Manager: configuring")
-	var keeper *leaseKeeper
 	if cfg.Static.IsValid() {
 		if err := ifc.apply(cfg.Static, cfg.Gateway); err != nil {
-			return fmt.Errorf("guest: %w", err)
+			return nil, false, fmt.Errorf("guest: %w", err)
 		}
 		gw := ""
 		if cfg.Gateway.IsValid() {
@@ -121,16 +149,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) e
 		if err := keeper.acquire(ctx); err != nil {
 			if ctx.Err() != nil {
 				con.printf("Guest halted before configuration")
-				return nil
+				return nil, true, nil
 			}
-			return fmt.Errorf("guest: %w", err)
+			return nil, false, fmt.Errorf("guest: %w", err)
 		}
 	}
 	con.printf("Manager: configuration done")
+	return keeper, false, nil
+}
 
+// startServer listens on cfg.Port and serves handler in the background;
+// the server's end arrives on the returned channel.
+func startServer(cfg Config, handler *auth.Handler, con *consoleWriter, log *slog.Logger, nusers int) (*http.Server, <-chan error, error) {
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
-		return fmt.Errorf("guest: listen on port %d: %w", cfg.Port, err)
+		return nil, nil, fmt.Errorf("guest: listen on port %d: %w", cfg.Port, err)
 	}
 	if cfg.Server.MaxConns > 0 {
 		ln = auth.LimitListener(ln, cfg.Server.MaxConns)
@@ -139,8 +172,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer) e
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	con.printf("HTTP: listening on :%d", cfg.Port)
-	log.Info("guest ready", "interface", cfg.Interface, "port", cfg.Port, "users", len(creds))
+	log.Info("guest ready", "interface", cfg.Interface, "port", cfg.Port, "users", nusers)
+	return srv, serveErr, nil
+}
 
+// supervise keeps the lease (if keeper is not nil) while srv serves, until
+// ctx ends or either fails, then stops both and returns the failures.
+func supervise(ctx context.Context, srv *http.Server, serveErr <-chan error, keeper *leaseKeeper, con *consoleWriter) error {
 	keepErr := make(chan error, 1)
 	keepCtx, stopKeeper := context.WithCancel(ctx)
 	defer stopKeeper()
