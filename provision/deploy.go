@@ -62,8 +62,8 @@ func (d guestSteps) guestsDir() string { return filepath.Join(d.StateDir, "guest
 // withKernel sets the kernel the spec's runtime boots: the unikernel for
 // xen (built in dom0, or xen.kernel); for process, what the host sent.
 func (d guestSteps) withKernel(in DeployInput) DeployInput {
-	if d.Spec.Guests.Runtime == "xen" {
-		if k, err := (xenBuild{d.Dom0}).xenKernel(); err == nil {
+	if a := d.adapter(); a.Kernel != nil {
+		if k, err := a.Kernel(d.Dom0); err == nil {
 			in.Kernel = k
 		}
 	}
@@ -175,15 +175,17 @@ func renderPins(gs []GuestRecord) []byte {
 	return []byte(b.String())
 }
 
-// DeploySteps are provision's steps followed by the guests': for xen the
-// toolchain check and the unikernel build, the pins, then each guest
+// DeploySteps are provision's steps, the runtime's own (for xen the
+// toolchain check and the unikernel build), the pins, then each guest
 // (concurrently), then removal of guests no longer in the spec.
 func (d guestSteps) DeploySteps(in DeployInput, plan bool) []Step {
 	steps := d.Steps()
 	guestAfter := []string{"pins"}
-	if d.Spec.Guests.Runtime == "xen" {
-		steps = append(steps, xenBuild{d.Dom0}.xenSteps(plan)...)
-		guestAfter = append(guestAfter, "build")
+	if a := d.adapter(); a.Steps != nil {
+		for _, s := range a.Steps(d.Dom0, plan) {
+			steps = append(steps, s)
+			guestAfter = append(guestAfter, s.Name)
+		}
 	}
 	want := d.desiredGuests(d.withKernel(in))
 	// One deadline for every guest of this deploy: retries back off

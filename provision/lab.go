@@ -13,7 +13,6 @@ import (
 
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/vmctl"
-	"github.com/labctl/labctl/vmctl/xen"
 	"github.com/vishvananda/netlink"
 )
 
@@ -201,9 +200,10 @@ func Open(o Options) (*Dom0, func(), error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	xr := xen.New(nil, nil, d.Log)
-	xr.XL = o.Spec.Xen.XL
-	d.Runtimes = map[string]vmctl.Runtime{"process": &vmctl.Process{Log: d.Log}, "xen": xr}
+	d.Runtimes = map[string]vmctl.Runtime{}
+	for name, a := range runtimeAdapters {
+		d.Runtimes[name] = a.New(d)
+	}
 	return d, func() { d.NL.Close(); unlock() }, nil
 }
 
@@ -314,12 +314,10 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 	r := d.result("deploy", steps, err)
 	r.Plan = plan
 	r.Guests = d.guestStatuses(steps)
-	if plan && d.Spec.Guests.Runtime == "xen" {
-		plans, perr := xenBuild{d}.xenPlans(guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)))
-		if perr != nil {
+	if a := d.adapter(); plan && a.Plan != nil {
+		if perr := a.Plan(d, guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)), &r); perr != nil {
 			r.OK, r.Error = false, perr.Error()
 		}
-		r.XenPlans = plans
 	}
 	return r
 }

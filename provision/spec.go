@@ -446,8 +446,8 @@ func (g Guests) validate(errs *fieldErrors, r dhcpRange) {
 	} else if r.ok && !r.end.Less(r.start) && rangeSize(r.start, r.end) < g.Replicas {
 		errs.add("guests.replicas", fmt.Sprint(g.Replicas), fmt.Sprintf("at most %d guests: each is pinned to an address of the DHCP range", rangeSize(r.start, r.end)))
 	}
-	if g.Runtime != "process" && g.Runtime != "xen" {
-		errs.add("guests.runtime", g.Runtime, "process (the simulated lab's guests) or xen")
+	if _, ok := runtimeAdapters[g.Runtime]; !ok {
+		errs.add("guests.runtime", g.Runtime, runtimesExpected())
 	}
 	if g.Port < 1 || g.Port > 65535 {
 		errs.add("guests.port", fmt.Sprint(g.Port), "a TCP port 1-65535")

@@ -1,0 +1,70 @@
+package provision
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/labctl/labctl/vmctl"
+)
+
+// RuntimeAdapter is one guest runtime as the engine sees it. Each runtime
+// registers itself under its spec name (guests.runtime); the engine, the
+// spec's validation and deploy reach it only through here (issue 11: a
+// third runtime is one adapter, not edits across the engine). The parts
+// a runtime does not need stay nil.
+type RuntimeAdapter struct {
+	// About is how the spec's error lists it: "process (the simulated
+	// lab's guests)".
+	About string
+	// New makes the runtime for one opened lab.
+	New func(d *Dom0) vmctl.Runtime
+	// Kernel, when set, is what the guests boot instead of the kernel the
+	// host sent (xen: the unikernel built in dom0, or xen.kernel).
+	Kernel func(d *Dom0) (string, error)
+	// Steps, when set, are the runtime's own deploy steps, after the
+	// network and before any guest (xen: the toolchain check and the
+	// build); the guests wait for all of them.
+	Steps func(d *Dom0, plan bool) []Step
+	// Plan, when set, adds the runtime's part of a deploy plan to r (xen:
+	// each guest's xl config and the build's commands).
+	Plan func(d *Dom0, guests []GuestRecord, r *Result) error
+}
+
+var runtimeAdapters = map[string]RuntimeAdapter{}
+
+// RegisterRuntime makes a runtime available to every lab under name. It
+// is called from init functions: a name registered twice, or an adapter
+// without New, is a programming error and panics.
+func RegisterRuntime(name string, a RuntimeAdapter) {
+	if _, dup := runtimeAdapters[name]; dup {
+		panic(fmt.Sprintf("provision: runtime %q registered twice", name))
+	}
+	if a.New == nil {
+		panic(fmt.Sprintf("provision: runtime %q has no New", name))
+	}
+	runtimeAdapters[name] = a
+}
+
+// RuntimeNames lists the registered runtimes, sorted.
+func RuntimeNames() []string {
+	names := make([]string, 0, len(runtimeAdapters))
+	for n := range runtimeAdapters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// runtimesExpected is what guests.runtime may be, for the spec's error.
+func runtimesExpected() string {
+	var about []string
+	for _, n := range RuntimeNames() {
+		about = append(about, runtimeAdapters[n].About)
+	}
+	return strings.Join(about, " or ")
+}
+
+// adapter is the lab's runtime's adapter (the zero adapter when the spec
+// names none registered: Validate refuses that spec first).
+func (d *Dom0) adapter() RuntimeAdapter { return runtimeAdapters[d.Spec.Guests.Runtime] }
