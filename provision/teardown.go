@@ -29,9 +29,10 @@ import (
 // journal that holds guests, the links' entries and the others (rules,
 // dnsmasq, its directory, sysctls) touch disjoint objects, so the two
 // are undone side by side, each in reverse order: the bridge's deletion
-// is the kernel's slowest step (a synchronize_rcu in the bridge's
-// unregister: 35-55 ms for an empty bridge, `ip link del`), and the rest
-// of the teardown now fits inside it.
+// is the kernel's slowest step (RTM_DELLINK returns only after
+// netdev_run_todo's rcu_barrier(), net/core/dev.c: ~33 ms for an empty
+// bridge here, BenchmarkBridgeDelete), and the rest of the teardown now
+// fits inside it.
 func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResult, error) {
 	var mu sync.Mutex // the two lanes report side by side
 	var out []StepResult

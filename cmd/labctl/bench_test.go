@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/labctl/labctl/internal/labtest"
 	"github.com/labctl/labctl/vmctl"
+	"github.com/vishvananda/netlink"
 )
 
 var (
@@ -216,6 +218,59 @@ func BenchmarkProvisionConverged(b *testing.B) {
 		out := l.MustRun("provision", "--target", "sim")
 		if !strings.Contains(out, "nothing changed") {
 			b.Fatalf("converged run changed something:\n%s", out)
+		}
+	}
+}
+
+// BenchmarkTeardown times `labctl teardown --target sim` of a lab that
+// was cold-provisioned on a fresh dom0 (no guests): issue 13 holds it
+// against BenchmarkProvisionCold.
+func BenchmarkTeardown(b *testing.B) { benchTeardown(b, 0) }
+
+// BenchmarkTeardown100Guests times the teardown of a lab with 100 guests
+// deployed: the guests' stops, then the network.
+func BenchmarkTeardown100Guests(b *testing.B) { benchTeardown(b, 100) }
+
+func benchTeardown(b *testing.B, guests int) {
+	l, fresh := benchLab(b, false)
+	spec := filepath.Join(b.TempDir(), "lab.yaml")
+	// Cheap hashing and a range that holds the guests.
+	if err := os.WriteFile(spec, []byte("users:\n  iterations: 1000\nnetwork:\n  dhcp:\n    start: 192.168.77.3\n    end: 192.168.77.254\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		fresh()
+		l.MustRun("provision", "--target", "sim", "-f", spec)
+		if guests > 0 {
+			l.MustRun("deploy", "--target", "sim", "-f", spec, "--replicas", strconv.Itoa(guests))
+		}
+		b.StartTimer()
+		l.MustRun("teardown", "--target", "sim", "-f", spec)
+	}
+}
+
+// BenchmarkBridgeDelete times the kernel's delete of an empty bridge in a
+// fresh dom0, over netlink from this process: the floor under any
+// teardown of the lab's bridge (an RCU grace period in the bridge's
+// unregister), whoever deletes it.
+func BenchmarkBridgeDelete(b *testing.B) {
+	l, fresh := benchLab(b, false)
+	fresh()
+	h, err := vmctl.HandleAt(l.Dom0NS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	for b.Loop() {
+		b.StopTimer()
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "brbench"}}
+		if err := h.LinkAdd(br); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := h.LinkDel(br); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
