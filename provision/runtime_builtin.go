@@ -26,5 +26,6 @@ func init() {
 			r.XenPlans = plans
 			return err
 		},
+		Console: func(spec Spec, guest string) []string { return []string{spec.Xen.XL, "console", guest} },
 	})
 }

@@ -29,6 +29,10 @@ type RuntimeAdapter struct {
 	// Plan, when set, adds the runtime's part of a deploy plan to r (xen:
 	// each guest's xl config and the build's commands).
 	Plan func(d *Dom0, guests []GuestRecord, r *Result) error
+	// Console, when set, is the interactive console command for a guest
+	// (xen: xl console NAME), run on dom0 in a terminal; without it,
+	// labctl console follows the guest's console.log.
+	Console func(spec Spec, guest string) []string
 }
 
 var runtimeAdapters = map[string]RuntimeAdapter{}
@@ -64,6 +68,18 @@ func runtimesExpected() string {
 	}
 	return strings.Join(about, " or ")
 }
+
+// ConsoleCommand is the interactive console command of a guest of
+// runtime, or nil when that runtime's console is its console.log.
+func ConsoleCommand(spec Spec, runtime, guest string) []string {
+	if c := runtimeAdapters[runtime].Console; c != nil {
+		return c(spec, guest)
+	}
+	return nil
+}
+
+// RuntimesHelp is the --runtime flag's list: "process (…) or xen".
+func RuntimesHelp() string { return runtimesExpected() }
 
 // adapter is the lab's runtime's adapter (the zero adapter when the spec
 // names none registered: Validate refuses that spec first).

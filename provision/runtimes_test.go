@@ -26,6 +26,13 @@ func TestRuntimeRegistry(t *testing.T) {
 		}()
 	}
 	s := Default()
+	s.Xen.XL = "/usr/sbin/xl"
+	if got := ConsoleCommand(s, "xen", "auth-1"); strings.Join(got, " ") != "/usr/sbin/xl console auth-1" {
+		t.Errorf("xen console = %q, want xl console auth-1", got)
+	}
+	if got := ConsoleCommand(s, "process", "auth-1"); got != nil {
+		t.Errorf("process console = %q, want none (its console.log is followed)", got)
+	}
 	s.Guests.Runtime = "qemu"
 	err := s.Validate()
 	if err == nil || !strings.Contains(err.Error(), "guests.runtime") || !strings.Contains(err.Error(), "process (the simulated lab's guests) or xen") {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/attach"
@@ -54,15 +55,14 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 					runtime = r.Runtime
 				}
 			}
-			switch runtime {
-			case "":
+			if runtime == "" {
 				return &exitError{exitFail, fmt.Errorf("no guest %s deployed in lab %s", args[0], spec.Lab)}
-			case "xen":
-				xl := spec.Xen.XL
-				c := exec.Command(xl, "console", args[0])
+			}
+			if argv := provision.ConsoleCommand(spec, runtime, args[0]); argv != nil {
+				c := exec.Command(argv[0], argv[1:]...)
 				c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 				if err := c.Run(); err != nil {
-					return &exitError{exitFail, fmt.Errorf("%s console %s: %w", xl, args[0], err)}
+					return &exitError{exitFail, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)}
 				}
 				return nil
 			}
@@ -100,13 +100,13 @@ func (a remoteOps) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts tar
 	if err := json.Unmarshal(rec.Bytes(), &g); err != nil {
 		return &exitError{exitFail, fmt.Errorf("guest %s: record on dom0: %w", name, err)}
 	}
-	if g.Runtime == "xen" {
-		code, err := tr.Interactive(cmd.Context(), []string{spec.Xen.XL, "console", name}, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	if argv := provision.ConsoleCommand(spec, g.Runtime, name); argv != nil {
+		code, err := tr.Interactive(cmd.Context(), argv, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		if err != nil {
 			return &exitError{exitFail, err}
 		}
 		if code != 0 {
-			return &exitError{code, fmt.Errorf("%s console %s exited %d", spec.Xen.XL, name, code)}
+			return &exitError{code, fmt.Errorf("%s exited %d", strings.Join(argv, " "), code)}
 		}
 		return nil
 	}

@@ -118,7 +118,7 @@ func newDeployCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&plan, "plan", false, "list what would change; change nothing")
 	addDetailedExitcode(cmd, &detailed)
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "number of guests, remembered for the lab until the spec's guests.replicas changes (default: the spec's, or the last --replicas)")
-	cmd.Flags().StringVar(&runtime, "runtime", "process", "guest runtime: process (the sim's reference guest) or xen (the unikernel with xl); default: the spec's guests.runtime")
+	cmd.Flags().StringVar(&runtime, "runtime", provision.Default().Guests.Runtime, "guest runtime: "+provision.RuntimesHelp()+"; default: the spec's guests.runtime")
 	return cmd
 }
 
