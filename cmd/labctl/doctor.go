@@ -168,7 +168,8 @@ func probeFromHostOnce(ctx context.Context, dial check.DialFunc, g provision.Gue
 
 // adaptBlame rewrites BlameProbes' VirtualBox-specific fixes where the
 // lab has no VirtualBox: in the sim the host-only adapter is the veth
-// vboxnet4 ═ eth1, and the process runtime has no xl console.
+// vboxnet4 ═ eth1, and a runtime without an interactive console (the
+// process runtime) has no xl console to look at.
 func (a diagnosis) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, d, h doctor.ProbeResult, host []doctor.Finding) {
 	if f.Status != doctor.StatusFail {
 		return
@@ -184,7 +185,9 @@ func (a diagnosis) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetS
 				break
 			}
 		}
-	case !d.OK && !h.OK && spec.Guests.Runtime != "xen":
+	case !d.OK && !h.OK && provision.ConsoleCommand(spec, spec.Guests.Runtime, "x") == nil:
+		// BlameProbes says to look at the console; a runtime without an
+		// interactive one is redeployed instead.
 		f.Fix = provision.FixDeploy
 	}
 }
