@@ -32,9 +32,11 @@ type Dom0Config struct {
 	Uplink      string
 	Address     netip.Prefix // the bridge's address
 	Promiscuous bool
-	// Runtime is guests.runtime: only "xen" needs Xen and the OCaml
-	// toolchain; the process runtime (the sim) does without.
-	Runtime string
+	// Runtime is guests.runtime, and XenNeeded whether its guests need
+	// Xen and the OCaml toolchain (the runtime's adapter says); the
+	// process runtime (the sim) does without.
+	Runtime   string
+	XenNeeded bool
 	// Provision is the exact command that converges dom0, for fixes
 	// ("labctl provision"; the host adds its --target and --lab).
 	Provision string
@@ -125,7 +127,7 @@ func xenFinding(cfg Dom0Config, x xen.Finding) Finding {
 	f := Finding{Check: x.Check, Status: Status(x.Status), Detail: x.Detail, Fix: x.Fix}
 	if f.Status != StatusOK {
 		f.Meaning = xenMeaning[x.Check]
-		if cfg.Runtime != "xen" {
+		if !cfg.XenNeeded {
 			// Honest, not alarming: the sim's process runtime boots the
 			// reference guest without a hypervisor or the OCaml toolchain.
 			f.Status = StatusOK

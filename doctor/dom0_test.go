@@ -92,7 +92,7 @@ func TestCheckDom0Faults(t *testing.T) {
 		fix     string // exact
 		meaning string // substring
 	}{
-		{"xen runtime without Xen", func(c *Dom0Config) { c.Runtime = "xen" }, nil,
+		{"xen runtime without Xen", func(c *Dom0Config) { c.Runtime, c.XenNeeded = "xen", true }, nil,
 			"xen", StatusFail, "xl not found", "install Xen", "not running under the Xen hypervisor"},
 		{"dnsmasq missing", nil, func(o *Dom0Obs) {
 			o.Tools[0] = ToolObs{Tool: "dnsmasq", Desired: ">= 2.80.0", Observed: `missing: install dnsmasq-base (exec: "dnsmasq": executable file not found in $PATH)`}

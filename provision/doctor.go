@@ -87,7 +87,7 @@ func (d *Dom0) doctorConfig() doctor.Dom0Config {
 	n := d.Spec.Network
 	return doctor.Dom0Config{
 		Lab: d.Spec.Lab, Bridge: n.Bridge, Uplink: n.Uplink, Address: d.Spec.BridgeAddr(),
-		Promiscuous: n.Promiscuous, Runtime: d.Spec.Guests.Runtime, Provision: FixProvision,
+		Promiscuous: n.Promiscuous, Runtime: d.Spec.Guests.Runtime, XenNeeded: d.adapter().NeedsXen, Provision: FixProvision,
 		DnsmasqConf: d.Dnsmasq().ConfPath(),
 	}
 }

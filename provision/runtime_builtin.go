@@ -13,7 +13,8 @@ func init() {
 		New:   func(d *Dom0) vmctl.Runtime { return &vmctl.Process{Log: d.Log} },
 	})
 	RegisterRuntime("xen", RuntimeAdapter{
-		About: "xen",
+		About:    "xen",
+		NeedsXen: true,
 		New: func(d *Dom0) vmctl.Runtime {
 			xr := xen.New(nil, nil, d.Log)
 			xr.XL = d.Spec.Xen.XL

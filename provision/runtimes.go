@@ -17,6 +17,9 @@ type RuntimeAdapter struct {
 	// About is how the spec's error lists it: "process (the simulated
 	// lab's guests)".
 	About string
+	// NeedsXen: the guests run under Xen, so doctor's Xen and toolchain
+	// findings count (otherwise they are reported as not needed).
+	NeedsXen bool
 	// New makes the runtime for one opened lab.
 	New func(d *Dom0) vmctl.Runtime
 	// Kernel, when set, is what the guests boot instead of the kernel the
