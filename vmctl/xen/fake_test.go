@@ -7,6 +7,7 @@ package xen
 // the state directory, so tests assert the exact command sequence.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,11 @@ type fakeEnv struct {
 	t     *testing.T
 	bin   string
 	state string
+	// seen is how much of argv.log calls has returned. The log is never
+	// removed: a fake running in the background (the console reader)
+	// can append between a read and a remove, and its line was lost
+	// (CI: TestRuntimeLifecycle timed out waiting for "xl console").
+	seen int
 }
 
 // newFakeEnv links the named tools (all when none given) into a fresh bin
@@ -94,18 +100,20 @@ type fakeCall struct {
 
 func (c fakeCall) String() string { return strings.Join(append([]string{c.Tool}, c.Args...), " ") }
 
-// calls returns the recorded invocations and forgets them.
+// calls returns the invocations recorded since the last call: whole
+// lines only (a fake may be mid-write).
 func (f *fakeEnv) calls() []fakeCall {
 	f.t.Helper()
-	path := filepath.Join(f.state, "argv.log")
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(filepath.Join(f.state, "argv.log"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	os.Remove(path)
+	b = b[f.seen:]
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	f.seen += len(b)
 	var out []fakeCall
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if line == "" {
