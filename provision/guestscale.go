@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/labctl/labctl/netsetup"
 )
 
@@ -34,20 +36,46 @@ type leaseFile struct {
 
 // leaseSettle is how long after its last write the lease file is taken
 // as finished: between two of dnsmasq's buffered writes a stable file can
-// end exactly at a line and parse, yet hold only the first leases. The
-// kernel stamps mtime at clock-tick granularity (up to 4 ms early), and
+// end exactly at a line and parse, yet hold only the first leases.
 // dnsmasq's whole rewrite takes microseconds.
 const leaseSettle = 5 * time.Millisecond
+
+// The kernel stamps mtime from the coarse clock (current_time(), one
+// jiffy of granularity: 4 ms at HZ=250, 10 ms at HZ=100), so a file
+// written just now can look a tick old against time.Now. The age is
+// therefore read on that same coarse clock and must pass leaseSettle plus
+// one tick: then at least leaseSettle has really gone by. (CI met the
+// naive form: a file a millisecond old taken as settled.)
+var leaseClock = func() time.Time {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &ts) != nil {
+		return time.Now()
+	}
+	return time.Unix(ts.Unix())
+}
+
+// leaseSettleAge is leaseSettle plus the coarse clock's tick.
+var leaseSettleAge = func() time.Duration {
+	var ts unix.Timespec
+	tick := 10 * time.Millisecond // HZ=100, the coarsest common kernel
+	if unix.ClockGetres(unix.CLOCK_REALTIME_COARSE, &ts) == nil && ts.Nano() > 0 {
+		tick = time.Duration(ts.Nano())
+	}
+	return leaseSettle + tick
+}()
 
 // readLeases returns the parsed leases of path; a missing file has none.
 // dnsmasq rewrites the file in place (truncate, then buffered writes), so
 // a read can be torn: it is trusted only when the file's identity is the
 // same before and after it, all of it was read, it parses and, if settled
-// is asked for, it was last written leaseSettle ago; otherwise it is read
-// again, a millisecond later, for a little longer than leaseSettle.
+// is asked for, it was last written leaseSettleAge ago; otherwise it is
+// read again, a millisecond later, for twice leaseSettleAge.
 func readLeases(path string, settled bool) ([]netsetup.Lease, error) {
 	var err error
-	for try := range 8 {
+	// Look again a millisecond apart until the file has had time to
+	// settle twice over (at least 8 looks, however busy the machine).
+	deadline := time.Now().Add(2 * leaseSettleAge)
+	for try := 0; try < 8 || time.Now().Before(deadline); try++ {
 		if try > 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -109,7 +137,7 @@ func readLeasesOnce(path string, settled bool) (ls []netsetup.Lease, torn bool, 
 		// it stays so.
 		return nil, true, fmt.Errorf("lease file %s: %w", path, perr)
 	}
-	if time.Since(time.Unix(before.mtime.Unix())) < leaseSettle {
+	if leaseClock().Sub(time.Unix(before.mtime.Unix())) < leaseSettleAge {
 		if settled {
 			return nil, true, nil // maybe between two writes: look again
 		}

@@ -100,23 +100,36 @@ func TestVerifyReplacesObserve(t *testing.T) {
 
 // Between two of dnsmasq's writes the file can be stable, whole as far as
 // stat says, and end exactly at a line: only its age tells it from the
-// finished file.
+// finished file. The clock is held still here so that a busy machine
+// (the test descheduled for a few ms) cannot age the file for it.
 func TestReadLeasesFreshPrefix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dnsmasq.leases")
 	line := "2000000000 00:16:3e:00:00:01 192.168.77.3 auth-1 *\n"
 	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, torn, err := readLeasesOnce(path, true); !torn || err != nil {
-		t.Fatalf("a file written just now: torn %v, err %v; want it read again", torn, err)
-	}
-	old := time.Now().Add(-time.Second)
-	if err := os.Chtimes(path, old, old); err != nil {
+	st, err := os.Stat(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if ls, torn, err := readLeasesOnce(path, true); torn || err != nil || len(ls) != 1 {
-		t.Fatalf("a settled file: %d leases, torn %v, err %v; want its 1 lease", len(ls), torn, err)
+	realClock := leaseClock
+	t.Cleanup(func() { leaseClock = realClock })
+	for _, tc := range []struct {
+		age  time.Duration
+		torn bool
+	}{
+		{0, true},
+		{leaseSettle, true}, // not yet past the kernel's tick
+		{leaseSettleAge - time.Microsecond, true},
+		{leaseSettleAge, false},
+	} {
+		leaseClock = func() time.Time { return st.ModTime().Add(tc.age) }
+		ls, torn, err := readLeasesOnce(path, true)
+		if torn != tc.torn || err != nil || (!torn && len(ls) != 1) {
+			t.Fatalf("a file %v old: %d leases, torn %v, err %v; want torn %v", tc.age, len(ls), torn, err, tc.torn)
+		}
 	}
+	leaseClock = realClock
 	// readLeases waits out the settling of a fresh file.
 	if err := os.WriteFile(path, []byte(line+line), 0o644); err != nil {
 		t.Fatal(err)
