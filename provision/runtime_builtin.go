@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"context"
+
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/xen"
 )
@@ -11,6 +13,7 @@ func init() {
 	RegisterRuntime("process", RuntimeAdapter{
 		About: "process (the simulated lab's guests)",
 		New:   func(d *Dom0) vmctl.Runtime { return &vmctl.Process{Log: d.Log} },
+		Sim:   processSimGuest,
 	})
 	RegisterRuntime("xen", RuntimeAdapter{
 		About:    "xen",
@@ -29,4 +32,18 @@ func init() {
 		},
 		Console: func(spec Spec, guest string) []string { return []string{spec.Xen.XL, "console", guest} },
 	})
+}
+
+// processSimGuest: a process guest runs in a namespace of its own, its
+// vif on dom0's bridge, its state the process runtime's.
+func processSimGuest(lab string, g GuestRecord) SimGuest {
+	gs := vmctl.GuestSpec{Lab: lab, Name: g.Name, Index: g.Index, StateDir: g.StateDir}
+	return SimGuest{
+		Vif:   vmctl.VifName(g.Index),
+		Netns: vmctl.GuestNetns(lab, g.Index),
+		State: func(ctx context.Context) (string, error) {
+			st, err := (&vmctl.Process{}).State(ctx, gs)
+			return st.State, err
+		},
+	}
 }

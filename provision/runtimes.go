@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +37,27 @@ type RuntimeAdapter struct {
 	// (xen: xl console NAME), run on dom0 in a terminal; without it,
 	// labctl console follows the guest's console.log.
 	Console func(spec Spec, guest string) []string
+	// Sim, when set, says where a guest of this runtime sits in the
+	// simulated lab, for trace (process: a namespace of its own behind a
+	// vif on dom0's bridge). Without it trace follows the path from the
+	// host and dom0 only.
+	Sim func(lab string, g GuestRecord) SimGuest
+}
+
+// SimGuest is one guest's place in the simulated lab.
+type SimGuest struct {
+	Vif   string // its link on dom0's bridge
+	Netns string // the namespace to dial from, inside the guest
+	// State is the runtime's view of the guest: "running", "stopped", …
+	State func(ctx context.Context) (string, error)
+}
+
+// SimGuestOf is where g sits in the simulated lab, when its runtime says.
+func SimGuestOf(lab string, g GuestRecord) (SimGuest, bool) {
+	if f := runtimeAdapters[g.Runtime].Sim; f != nil {
+		return f(lab, g), true
+	}
+	return SimGuest{}, false
 }
 
 var runtimeAdapters = map[string]RuntimeAdapter{}

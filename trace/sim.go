@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -28,8 +27,8 @@ func ConfigFor(spec provision.Spec, g provision.GuestRecord, from string) (Confi
 		Promiscuous: spec.Network.Promiscuous, NAT: spec.Network.NAT}
 	host, _, _ := vmctl.SimNames(spec.Lab)
 	c.HostCmd = "sudo ip netns exec " + host + " "
-	if g.Runtime == "process" {
-		c.Vif = vmctl.VifName(g.Index)
+	if sg, ok := provision.SimGuestOf(spec.Lab, g); ok {
+		c.Vif = sg.Vif
 	}
 	return c, nil
 }
@@ -76,14 +75,9 @@ func SimEnv(spec provision.Spec, stateDir string, g provision.GuestRecord, c Con
 		OutTarget: net.JoinHostPort(vmctl.SimWANGw.Addr().String(), strconv.Itoa(9)),
 		Timeout:   3 * time.Second,
 	}
-	if g.Runtime == "process" {
-		e.GuestDial = vmctl.DialIn(vmctl.GuestNetns(spec.Lab, g.Index))
-		rt := &vmctl.Process{}
-		gs := vmctl.GuestSpec{Lab: spec.Lab, Name: g.Name, Index: g.Index, StateDir: g.StateDir}
-		e.GuestState = func(ctx context.Context) (string, error) {
-			st, err := rt.State(ctx, gs)
-			return st.State, err
-		}
+	if sg, ok := provision.SimGuestOf(spec.Lab, g); ok {
+		e.GuestDial = vmctl.DialIn(sg.Netns)
+		e.GuestState = sg.State
 	}
 	return e, func() { hh.Close(); dh.Close() }, nil
 }
