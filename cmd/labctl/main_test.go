@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/provision"
 )
 
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	testenv.QuickRaceExit()
 	os.Exit(m.Run())
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -126,4 +127,22 @@ func sharedTool(t testing.TB, elem ...string) string {
 		t.Skipf("shared tool not here: %v", err)
 	}
 	return p
+}
+
+// QuickRaceExit makes the race-built children a test starts (its own binary
+// re-executed as labctl, the agent, a guest or a fake tool) exit as soon as
+// they are done. The race runtime otherwise sleeps atexit_sleep_ms (default
+// 1000, https://go.dev/doc/articles/race_detector#Options) before exiting,
+// so that goroutines still running can report; cmd/labctl's tests start
+// hundreds of such children and that second each was most of the
+// package's time. A race a child finds while it runs is still reported and
+// still fails it (exit 66). A GORACE that sets the option already wins.
+// Call it from TestMain before m.Run; the test binary itself read GORACE at
+// start, so only children are affected.
+func QuickRaceExit() {
+	v := os.Getenv("GORACE")
+	if strings.Contains(v, "atexit_sleep_ms") {
+		return
+	}
+	os.Setenv("GORACE", strings.TrimSpace(v+" atexit_sleep_ms=0"))
 }

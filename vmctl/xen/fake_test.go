@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
+	testenv.QuickRaceExit()
 	os.Exit(m.Run())
 }
 
