@@ -36,6 +36,7 @@ func (s *syncBuffer) String() string {
 // the two followers of the console log seeing a reboot that happens after
 // they started, then stopping on SIGTERM.
 func TestShellCurlConsoleLogs(t *testing.T) {
+	t.Parallel()
 	testenvTool(t, "bash") // the shell is tried as sh and as bash (--rcfile)
 	l := newLab(t)
 	spec := fastSpec(t, "")

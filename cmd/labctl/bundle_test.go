@@ -82,6 +82,7 @@ func plantKeys(t *testing.T, dir string) []string {
 // list of docs/observe.md is there, filled, and that no password hash or
 // private key is anywhere in the archive.
 func TestBundleSim(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "guests:\n  replicas: 2\n")
 	deployJSON(t, l, "-f", spec)
@@ -150,6 +151,7 @@ func TestBundleSim(t *testing.T) {
 // TestBundleOnFailure: check writes a bundle only when it fails, into
 // --bundle-on-failure DIR, or ./labctl-bundles under CI=true.
 func TestBundleOnFailure(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "")
 	deployJSON(t, l, "-f", spec)

@@ -14,6 +14,7 @@ import (
 // Issue 12: with replicas: 2 and auth-2 destroyed, check exited 0 with
 // every probed case green. Every declared guest must be probed or failed.
 func TestSplitDeclared(t *testing.T) {
+	t.Parallel()
 	var spec provision.Spec
 	spec.Guests.Name = "auth"
 	spec.Guests.Replicas = 3
@@ -72,6 +73,7 @@ func TestSplitDeclared(t *testing.T) {
 // A declared guest that is not running fails check (exit 1) and its case
 // is a <failure> in JUnit.
 func TestCheckFailsOnMissingGuest(t *testing.T) {
+	t.Parallel()
 	var spec provision.Spec
 	spec.Guests.Name = "auth"
 	spec.Guests.Replicas = 2

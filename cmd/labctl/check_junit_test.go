@@ -13,6 +13,7 @@ import (
 // as its one <error>, so CI shows red instead of "no results" (issue 12
 // item 5).
 func TestCheckJUnitOnAbort(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

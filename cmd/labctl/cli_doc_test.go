@@ -19,6 +19,7 @@ const cliDoc = "../../docs/cli.md"
 // flag or exit code added without the doc fails here. Regenerate with
 // go test -run TestCLIDoc ./cmd/labctl -update.
 func TestCLIDoc(t *testing.T) {
+	t.Parallel()
 	want := cliTable(newRoot())
 	b, err := os.ReadFile(cliDoc)
 	if err != nil && !*updateCLIDoc {
@@ -101,6 +102,7 @@ func cliTable(root *cobra.Command) string {
 
 // Every verb a person runs has examples in its --help.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	root := newRoot()
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {

@@ -14,6 +14,7 @@ import (
 // Shell completion offers --target's values, the lab's users for users
 // remove and dom0|host for shell, read from this machine's state.
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	d := users.Dir{Path: filepath.Join(provision.StateDir(root, "cx"), "users"), Iterations: 1000}
 	for _, u := range []string{"alice", "bob"} {

@@ -18,6 +18,7 @@ import (
 // address, SSH works again, the journal says why, and the user's rule is
 // untouched. Without that rule the same provision is confirmed and kept.
 func TestSSHProvisionCommitConfirm(t *testing.T) {
+	t.Parallel()
 	s := newSSHLab(t)
 	spec := fastSpec(t, "")
 	journal := filepath.Join(s.dom0Root, s.Name, "journal.jsonl")

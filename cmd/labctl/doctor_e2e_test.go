@@ -78,6 +78,7 @@ func applyFix(t *testing.T, l *labtest.Lab, fix string) {
 // that doctor names the fault with the expected meaning, runs the fix it
 // prints, and checks that the finding is gone.
 func TestDoctorFaults(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "")
 	deployJSON(t, l, "-f", spec)

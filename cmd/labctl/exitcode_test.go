@@ -45,6 +45,7 @@ func runCLI(t *testing.T, dir string, args ...string) (string, int) {
 // Every command line cobra refuses is bad input, exit 2 as the README
 // says (issue 12 item 4); cobra's own errors made them exit 1.
 func TestExitCodeUsage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st := filepath.Join(dir, "state")
 	for _, tc := range []struct {
@@ -85,6 +86,7 @@ func TestExitCodeUsage(t *testing.T) {
 // process killed by the signal), not 1 with "context canceled". A
 // follower, which a signal is meant to stop, still exits 0.
 func TestExitCodeSignal(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	// start runs labctl with stderr scanned until a line that proves it
 	// is well under way (its signal handler set), then sends sig.
@@ -185,6 +187,7 @@ func TestExitCodeSignal(t *testing.T) {
 // provision --plan --detailed-exitcode follows terraform: 2 while
 // something would change, 0 once nothing would; plain --plan stays 0.
 func TestPlanDetailedExitcode(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	for _, tc := range []struct {
 		name string

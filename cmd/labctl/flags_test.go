@@ -15,6 +15,7 @@ import (
 // item 2): `down --lab "$UNSET"` must not remove the default lab. The
 // command must not run at all, so the check is the edge's.
 func TestGlobalFlagsEmptyIsUsageError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		args []string

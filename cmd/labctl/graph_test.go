@@ -31,6 +31,7 @@ func graphJSON(t *testing.T, l *labtest.Lab, spec string) graph.Graph {
 // (promiscuous mode off on dom0's uplink, one guest's port down) and
 // checks the picture turns those parts red, and only those.
 func TestGraphSim(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "guests:\n  replicas: 2\n")
 	deployJSON(t, l, "-f", spec)
@@ -83,6 +84,7 @@ func TestGraphSim(t *testing.T) {
 // TestGraphHTMLChromium renders `graph -o html` in headless Chromium: the
 // screenshot is not blank and the rendered SVG has one node per guest.
 func TestGraphHTMLChromium(t *testing.T) {
+	t.Parallel()
 	browser := chromiumPath(t)
 	l := newLab(t)
 	spec := fastSpec(t, "guests:\n  replicas: 3\n")

@@ -68,6 +68,7 @@ func hintOn(root *cobra.Command, verb string, f func(*cobra.Command)) {
 // The printed hints of a real run carry --state-dir: pasted, they act on
 // this lab, not on /var/lib/labctl's.
 func TestHintsCarryStateDir(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

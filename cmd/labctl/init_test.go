@@ -14,6 +14,7 @@ import (
 // init --lab writes that lab's name (it used to keep the default's
 // "mirage"), and a bad name is refused before any file is written.
 func TestInitLab(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, lab, want string
@@ -59,6 +60,7 @@ func TestInitLab(t *testing.T) {
 // users list of a lab labctl never saw fails naming it, and creates
 // nothing (it used to exit 0 and make the lab's directory).
 func TestUsersListUnknownLab(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	cmd := newRoot()
 	cmd.SetArgs([]string{"users", "list", "--lab", "nosuchlab", "--state-dir", root})

@@ -13,6 +13,7 @@ import (
 // exactly one document on stdout that docs/schema/ accepts. Human lines
 // (try:, "destroyed", "wrote") are not on stdout.
 func TestJSONContract(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

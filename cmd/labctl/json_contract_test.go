@@ -154,6 +154,7 @@ func validateDocument(schemas map[string]*jsonschema.Schema, kind, stdout string
 // Every verb with a --json flag has a schema and a place in the contract
 // test; a new one fails here until it has both.
 func TestJSONVerbsCovered(t *testing.T) {
+	t.Parallel()
 	s := loadSchemas(t)
 	seen := map[string]bool{}
 	var walk func(c *cobra.Command)
@@ -184,6 +185,7 @@ func TestJSONVerbsCovered(t *testing.T) {
 // field too many or too few: a contract test that cannot fail proves
 // nothing.
 func TestJSONSchemasRefuse(t *testing.T) {
+	t.Parallel()
 	s := loadSchemas(t)
 	good := func(extra string) string {
 		return "{\n  \"schema\": 2,\n  \"command\": \"users list\",\n  \"lab\": \"mirage\",\n  \"ok\": true" + extra + "\n}\n"
@@ -232,6 +234,7 @@ func resultDoc(t *testing.T, s provision.StepResult) string {
 // undo steps, an empty users list, sim up --sshd, which the contract test
 // does not run) match their schema.
 func TestJSONDocumentsOffline(t *testing.T) {
+	t.Parallel()
 	var spec provision.Spec
 	spec.Lab, spec.Guests.Name, spec.Guests.Replicas = "mirage", "auth", 2
 	_, missing := splitDeclared(spec, []provision.GuestStatus{{Name: "auth-1", State: "running"}})
@@ -266,6 +269,7 @@ func TestJSONDocumentsOffline(t *testing.T) {
 // logs --follow is a stream, not one document: asking for both is bad
 // usage (exit 2), refused before any lab is looked at.
 func TestLogsJSONFollowRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     []string

@@ -11,6 +11,7 @@ import (
 // At a terminal a log line is short, its level coloured unless NO_COLOR;
 // anywhere else it is logfmt (a bytes.Buffer is not a terminal).
 func TestLogLines(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		color bool

@@ -26,8 +26,18 @@ func TestMain(m *testing.M) {
 		return
 	}
 	testenv.QuickRaceExit()
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
 }
+
+// Tests run in parallel (t.Parallel first): each e2e test has a lab of its
+// own (namespaces, state directory, processes; labtest.New), and most of a
+// test's time is waiting on the kernel, on guests and on timeouts, not
+// CPU. The few that change the process (t.Setenv, os.Chdir) stay serial,
+// and Go runs those before any parallel test resumes.
 
 // newLab starts a simulated lab (not provisioned) driven by this binary.
 func newLab(t *testing.T) *labtest.Lab {

@@ -44,6 +44,7 @@ func dnsmasqPid(t *testing.T, l *labtest.Lab) int {
 }
 
 func TestProvisionTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	r1 := provisionJSON(t, l)
 	if !r1.Changed {
@@ -78,6 +79,7 @@ func TestProvisionTwiceChangesNothing(t *testing.T) {
 }
 
 func TestPlanChangesNothing(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := labtest.Snapshot(t, l.Dom0NS())
 	r := provisionJSON(t, l, "--plan")
@@ -140,6 +142,7 @@ func drifts() []drift {
 // provision repairs it, status is clean again, and the repaired dom0 equals
 // the freshly provisioned one.
 func TestDriftDetectedAndRepaired(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	provisionJSON(t, l)
 	want := labtest.Snapshot(t, l.Dom0NS())
@@ -182,6 +185,7 @@ func TestDriftDetectedAndRepaired(t *testing.T) {
 }
 
 func TestTeardownRestoresSnapshot(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := labtest.Snapshot(t, l.Dom0NS())
 	provisionJSON(t, l)
@@ -207,6 +211,7 @@ func TestTeardownRestoresSnapshot(t *testing.T) {
 // The spec is edited between provisions (range, lease, NAT off then on,
 // another bridge name): teardown still restores what was there.
 func TestTeardownAfterSpecEdits(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := labtest.Snapshot(t, l.Dom0NS())
 	dir := t.TempDir()
@@ -263,6 +268,7 @@ func dhcp(t *testing.T, ns string) netip.Addr {
 }
 
 func TestDHCPLeaseAndNAT(t *testing.T) {
+	t.Parallel()
 	testenvTool(t, "busybox")
 	l := newLab(t)
 	provisionJSON(t, l)
@@ -317,6 +323,7 @@ func TestDHCPLeaseAndNAT(t *testing.T) {
 // An established TCP connection from the host to dom0's 192.168.77.2 keeps
 // working while provision moves the address from eth1 to br0.
 func TestConnectionSurvivesAddressMove(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	ln := labtest.Listen(t, l.Dom0NS(), "192.168.77.2:0")
 	echo := make(chan error, 1)
@@ -366,6 +373,7 @@ func TestConnectionSurvivesAddressMove(t *testing.T) {
 // after each step in turn; a re-run converges and teardown still restores
 // the pre-provision snapshot.
 func TestKilledProvisionConverges(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := labtest.Snapshot(t, l.Dom0NS())
 	steps := len((&provision.Dom0{}).Steps())
@@ -411,6 +419,7 @@ func TestKilledProvisionConverges(t *testing.T) {
 // The sim's provision enters dom0 from labctl's own process: nothing of it
 // may land in the namespace labctl runs in, and what it starts runs in dom0.
 func TestSimProvisionLeavesOwnNamespaceAlone(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := ownNetState(t)
 	provisionJSON(t, l)

@@ -11,6 +11,7 @@ import (
 // reports host_probe; a deploy without the flag keeps N; an edited spec
 // wins.
 func TestReplicasRemembered(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "")
 	deployJSON(t, l, "-f", spec, "--replicas", "2")

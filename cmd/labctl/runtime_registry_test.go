@@ -57,6 +57,7 @@ func (r testRuntime) State(ctx context.Context, g vmctl.GuestSpec) (vmctl.GuestS
 }
 
 func TestRegisteredRuntimeDeployStatusDestroy(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	spec := fastSpec(t, "guests:\n  runtime: testrt\n  replicas: 2\n")
 	r := deployJSON(t, l, "-f", spec)

@@ -22,6 +22,7 @@ import (
 // verified against known_hosts, and a wrong known_hosts is refused before
 // any shell starts.
 func TestShellOverSSH(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRoot(t)
 	if _, err := vmctl.SSHDBinary(); err != nil {
 		testenv.RequireTool(t, "sshd")
@@ -72,6 +73,7 @@ func TestShellOverSSH(t *testing.T) {
 // runtime, so its console log is followed there; a reboot after the
 // console started shows, and SIGTERM detaches and stops the remote tail.
 func TestConsoleOverSSH(t *testing.T) {
+	t.Parallel()
 	s := newSSHLab(t)
 	spec := fastSpec(t, "")
 	s.mustHost(append([]string{"deploy", "--json", "-f", spec}, s.remote()...)...)

@@ -153,6 +153,7 @@ func eventually(d time.Duration, f func() bool) bool {
 // (which moves 192.168.77.2, the very address the connection uses, from
 // eth1 to br0), deploy, check, status, doctor and teardown.
 func TestSSHTargetProvisionDeployCheck(t *testing.T) {
+	t.Parallel()
 	testenvTool(t, "curl")
 	s := newSSHLab(t)
 	spec := fastSpec(t, "")
@@ -274,6 +275,7 @@ func TestSSHTargetProvisionDeployCheck(t *testing.T) {
 
 // A changed host key is refused before anything runs on dom0.
 func TestSSHTargetRefusesChangedHostKey(t *testing.T) {
+	t.Parallel()
 	s := newSSHLab(t)
 	before := labtest.Snapshot(t, s.Dom0NS())
 	// known_hosts with another key for 192.168.77.2: what labctl sees
@@ -309,6 +311,7 @@ func TestSSHTargetRefusesChangedHostKey(t *testing.T) {
 // First contact is refused unless --accept-new-host-key, which records
 // the key (0600); later runs need no flag.
 func TestSSHTargetFirstContact(t *testing.T) {
+	t.Parallel()
 	s := newSSHLab(t)
 	kh := filepath.Join(t.TempDir(), "dir", "known_hosts")
 	_, errOut, code := s.runHost(append([]string{"status"}, s.remote("--known-hosts", kh)...)...)
@@ -390,6 +393,7 @@ exec cat ssh-config.out
 
 // sim up --sshd is idempotent, and sim down stops sshd with the lab.
 func TestSimSSHDUpDown(t *testing.T) {
+	t.Parallel()
 	s := newSSHLab(t)
 	pid := s.sshd.Pid()
 	out := s.MustRun("sim", "up", "--sshd")

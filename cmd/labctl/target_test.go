@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseTarget(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    targetSpec
@@ -49,6 +50,7 @@ func TestParseTarget(t *testing.T) {
 }
 
 func TestCheckRemotePath(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"/var/lib/labctl", "/srv/lab state"} {
 		if err := checkRemotePath(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
@@ -62,6 +64,7 @@ func TestCheckRemotePath(t *testing.T) {
 }
 
 func TestCheckLinuxAMD64(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skip("the test binary itself is the linux/amd64 sample")
 	}
@@ -95,6 +98,7 @@ func TestCheckLinuxAMD64(t *testing.T) {
 }
 
 func TestAgentBinary(t *testing.T) {
+	t.Parallel()
 	a := &app{}
 	got, err := remoteOps{a}.agentBinary()
 	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
@@ -112,6 +116,7 @@ func TestAgentBinary(t *testing.T) {
 }
 
 func TestReplaceWord(t *testing.T) {
+	t.Parallel()
 	const suf = "labctl provision --target sim --lab x"
 	tests := []struct{ in, want string }{
 		{"labctl provision", suf},
@@ -129,6 +134,7 @@ func TestReplaceWord(t *testing.T) {
 }
 
 func TestVagrantVMID(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if got := vagrantVMID(dir, ""); got != "" {
 		t.Fatalf("no .vagrant: %q", got)

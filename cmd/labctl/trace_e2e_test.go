@@ -45,6 +45,7 @@ func hopOf(r traceReport, id string) trace.Hop {
 // checks that trace names that hop, that no earlier hop fails, and that it
 // prints a fix; then repairs the fault and checks the path is clean again.
 func TestTraceFaults(t *testing.T) {
+	t.Parallel()
 	testenvTool(t, "dhcp_release") // the "lease gone" fault (dnsmasq-utils)
 	l := newLab(t)
 	spec := fastSpec(t, "")

@@ -14,6 +14,7 @@ import (
 // Without a known password (john replaced: issue 10 item 10) up checks
 // only what must be refused, so a healthy lab passes.
 func TestRefusalCasesNeedNoPassword(t *testing.T) {
+	t.Parallel()
 	cs := refusalCases("alice")
 	if len(cs) < 5 {
 		t.Fatalf("%d refusal cases, want the probe's refusals", len(cs))
@@ -28,6 +29,7 @@ func TestRefusalCasesNeedNoPassword(t *testing.T) {
 // Once the demo user is replaced (as the README advises), up still
 // succeeds: it checks what it can without a password (issue 10 item 10).
 func TestUpAfterDemoUserReplaced(t *testing.T) {
+	t.Parallel()
 	exe, _ := os.Executable()
 	l := labtest.New(t, "ur", exe, "LABCTL_TEST_AS_CLI=1")
 	spec := fastSpec(t, "")
@@ -49,6 +51,7 @@ func TestUpAfterDemoUserReplaced(t *testing.T) {
 // probe is check's, or up --full-check's); without a known password,
 // two refusals.
 func TestUpCases(t *testing.T) {
+	t.Parallel()
 	names := func(cs []check.Case) string {
 		var n []string
 		for _, c := range cs {

@@ -15,6 +15,7 @@ import (
 // validate checks the spec alone: exit 0 valid, 2 invalid with the field
 // named, and nothing written anywhere.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

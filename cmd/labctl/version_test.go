@@ -14,6 +14,7 @@ import (
 )
 
 func TestBuildVersion(t *testing.T) {
+	t.Parallel()
 	platform := runtime.GOOS + "/" + runtime.GOARCH
 	for _, tc := range []struct {
 		name string
@@ -48,6 +49,7 @@ func TestBuildVersion(t *testing.T) {
 // `labctl version`, `labctl --version` and `labctl version --json` say
 // the same thing; the JSON document starts with its schema.
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	run := func(args ...string) string {
 		t.Helper()
 		root := newRoot()

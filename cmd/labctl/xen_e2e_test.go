@@ -17,6 +17,7 @@ import (
 // vif<domid>.0 with the rendered MAC: render → create → lease → probe →
 // console log → destroy all run.
 func TestXenRuntimeOnSim(t *testing.T) {
+	t.Parallel()
 	testenvTool(t, "curl")
 	l := newLab(t)
 	exe, err := os.Executable()
@@ -119,6 +120,7 @@ func TestXenRuntimeOnSim(t *testing.T) {
 // toolchain: the findings are listed, not fatal; every command and the full
 // .xl are printed; nothing runs and dom0 is unchanged.
 func TestXenPlanWithoutXen(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	before := labtest.Snapshot(t, l.Dom0NS())
 	missing := filepath.Join(t.TempDir(), "no-xl-here")

@@ -16,6 +16,7 @@ import (
 // xl-parse) into the domains labctl means: PVH, the built kernel, the
 // users image as xvdb, one vif on the lab's bridge with the guest's MAC.
 func TestXenPlanXLParsesWithRealXL(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRoot(t)
 	l := newLab(t)
 	missing := filepath.Join(t.TempDir(), "no-xl-here")

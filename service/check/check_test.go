@@ -191,7 +191,9 @@ func TestHangingGuest(t *testing.T) {
 	if err == nil {
 		t.Fatalf("no error after ctx ended: %+v", rep)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// 10x the ctx's 500 ms: the bound is on the ctx being honoured, not
+	// on speed (issue 11: no wall-clock bound under 10x its typical value).
+	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("took %v", d)
 	}
 	if rep.Pass || len(rep.Results) == 0 || len(rep.Results) == len(ProbeCases("a", "b")) {
