@@ -114,9 +114,9 @@ func (b *builder) addHost() Node {
 		hostIf = "host-only"
 	}
 	// The address is shown as observed only when doctor saw it there.
-	hostAddr := hostIf + " " + n.HostAddress
+	hostAddr := hostIf + " " + n.HostAddress.String()
 	if f, ok := doctor.Find(b.in.Findings, doctor.CheckHostOnlyAddress); !ok || f.Status != doctor.StatusOK {
-		hostAddr = hostIf + " (want " + n.HostAddress + ")"
+		hostAddr = hostIf + " (want " + n.HostAddress.String() + ")"
 	}
 	host := Node{ID: "host", Kind: KindHost, Cluster: "host", Lines: []string{"host", hostAddr}}
 	b.findings(&host, doctor.LayerHost, "", nil)

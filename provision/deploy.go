@@ -31,18 +31,18 @@ const KindGuest = "guest"
 // GuestRecord is what labctl knows about one deployed guest, kept in
 // <state>/guests/<name>/guest.json.
 type GuestRecord struct {
-	Name     string `json:"name"`
-	Index    int    `json:"index"`
-	Runtime  string `json:"runtime"`
-	MAC      string `json:"mac"`
-	IP       string `json:"ip"`
-	Port     int    `json:"port"`
-	Bridge   string `json:"bridge"`
-	Image    string `json:"image"`
-	ImageSHA string `json:"image_sha256"`
-	Kernel   string `json:"kernel"`
-	KernelID string `json:"kernel_id"`
-	StateDir string `json:"state_dir"`
+	Name     string     `json:"name"`
+	Index    int        `json:"index"`
+	Runtime  string     `json:"runtime"`
+	MAC      MAC        `json:"mac"` // typed, written as text: guest.json is unchanged
+	IP       netip.Addr `json:"ip"`
+	Port     int        `json:"port"`
+	Bridge   string     `json:"bridge"`
+	Image    string     `json:"image"`
+	ImageSHA string     `json:"image_sha256"`
+	Kernel   string     `json:"kernel"`
+	KernelID string     `json:"kernel_id"`
+	StateDir string     `json:"state_dir"`
 }
 
 // URL is the guest's service address.
@@ -73,7 +73,7 @@ func (d guestSteps) withKernel(in DeployInput) DeployInput {
 // desiredGuests lists the spec's guests with their identities.
 func (d guestSteps) desiredGuests(in DeployInput) []GuestRecord {
 	s := d.Spec
-	start, _ := netip.ParseAddr(s.Network.DHCP.Start)
+	start := s.Network.DHCP.Start.Addr()
 	kid := fileID(in.Kernel)
 	var out []GuestRecord
 	ip := start
@@ -81,7 +81,7 @@ func (d guestSteps) desiredGuests(in DeployInput) []GuestRecord {
 		name := fmt.Sprintf("%s-%d", s.Guests.Name, i)
 		out = append(out, GuestRecord{
 			Name: name, Index: i, Runtime: s.Guests.Runtime,
-			MAC: vmctl.GuestMAC(s.Lab, name).String(), IP: ip.String(), Port: s.Guests.Port,
+			MAC: MAC(vmctl.GuestMAC(s.Lab, name)), IP: ip, Port: s.Guests.Port,
 			Bridge: s.Network.Bridge, Image: in.Image, ImageSHA: in.ImageSHA,
 			Kernel: in.Kernel, KernelID: kid, StateDir: filepath.Join(d.guestsDir(), name),
 		})
@@ -102,10 +102,8 @@ func fileID(path string) string {
 
 // guestSpec is what the guest's runtime needs.
 func (d guestSteps) guestSpec(g GuestRecord) vmctl.GuestSpec {
-	mac, _ := net.ParseMAC(g.MAC)
-	ip, _ := netip.ParseAddr(g.IP)
 	return vmctl.GuestSpec{
-		Lab: d.Spec.Lab, Name: g.Name, Index: g.Index, MAC: mac, IP: ip, Bridge: g.Bridge,
+		Lab: d.Spec.Lab, Name: g.Name, Index: g.Index, MAC: g.MAC.HardwareAddr(), IP: g.IP, Bridge: g.Bridge,
 		Kernel: g.Kernel, Image: g.Image, StateDir: g.StateDir, Memory: d.Spec.Guests.Memory,
 		Extra: d.Spec.Xen.Extra, Port: g.Port,
 	}
@@ -291,7 +289,7 @@ func (d guestSteps) writePins(ctx context.Context, c netsetup.DnsmasqConfig, con
 // lease not found is looked for again a few times, milliseconds apart,
 // before it counts as absent.
 func (d guestSteps) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
-	mac, _ := net.ParseMAC(g.MAC)
+	mac := g.MAC.HardwareAddr()
 	for try := range 4 {
 		if try > 0 {
 			time.Sleep(2 * time.Millisecond)
@@ -312,7 +310,7 @@ func (d guestSteps) leaseOf(g GuestRecord) (netsetup.Lease, bool) {
 // optional — so it does not wait for the file to settle: while guests
 // boot or go, dnsmasq rewrites it every few milliseconds.
 func (d guestSteps) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
-	mac, _ := net.ParseMAC(g.MAC)
+	mac := g.MAC.HardwareAddr()
 	ls, err := readLeases(d.Dnsmasq().LeasePath(), false)
 	if err != nil {
 		return netsetup.Lease{}, false
@@ -329,7 +327,7 @@ func (d guestSteps) leaseNow(g GuestRecord) (netsetup.Lease, bool) {
 // second.
 func probe(ctx context.Context, g GuestRecord, connect, timeout time.Duration) error {
 	dialer := net.Dialer{Timeout: connect}
-	return check.Health(ctx, dialer.DialContext, net.JoinHostPort(g.IP, strconv.Itoa(g.Port)), timeout)
+	return check.Health(ctx, dialer.DialContext, net.JoinHostPort(g.IP.String(), strconv.Itoa(g.Port)), timeout)
 }
 
 // readRecord reads the guest record deploy wrote last, if any.
@@ -403,7 +401,7 @@ func (d guestSteps) observeGuest(ctx context.Context, g GuestRecord, plan bool, 
 	} else if l, found := d.leaseOf(g); found {
 		lease = l.IP.String()
 	}
-	items = append(items, ok("lease", g.IP, lease))
+	items = append(items, ok("lease", g.IP.String(), lease))
 	health := "healthy"
 	switch {
 	case !running:
@@ -554,7 +552,7 @@ func (d guestSteps) waitHealthy(ctx context.Context, g GuestRecord, limit time.D
 	wait, connect := 3*time.Millisecond, 15*time.Millisecond
 	for n := 0; ; n++ {
 		l, found := d.leaseNow(g)
-		if !found || l.IP.String() != g.IP {
+		if !found || l.IP != g.IP {
 			last = fmt.Errorf("no lease for %s (%s) yet", g.MAC, g.IP)
 		} else if last = probe(ctx, g, connect, 2*time.Second); last == nil {
 			return &guestProof{lease: l}, nil
@@ -638,7 +636,7 @@ func (d guestSteps) releaseLease(ctx context.Context, g GuestRecord) {
 		d.Log.Debug("dhcp_release not installed; the lease expires by itself", "guest", g.Name)
 		return
 	}
-	out, err := exec.CommandContext(ctx, "dhcp_release", d.Spec.Network.Bridge, l.IP.String(), g.MAC).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "dhcp_release", d.Spec.Network.Bridge, l.IP.String(), g.MAC.String()).CombinedOutput()
 	if err != nil {
 		d.Log.Warn("releasing lease", "guest", g.Name, "err", err, "out", strings.TrimSpace(string(out)))
 	}

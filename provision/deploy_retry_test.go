@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -61,7 +62,7 @@ func TestApplyGuestGivesUpOnFullDisk(t *testing.T) {
 				Runtimes: map[string]vmctl.Runtime{rt.Name(): rt},
 			}}
 			g := GuestRecord{Name: "auth-1", Runtime: rt.Name(), StateDir: filepath.Join(dir, "guests", "auth-1"),
-				MAC: "00:16:3e:00:00:01", IP: "192.168.77.3"}
+				MAC: MAC{0x00, 0x16, 0x3e, 0, 0, 1}, IP: netip.MustParseAddr("192.168.77.3")}
 			// Long enough for several boots at the 100 ms backoff.
 			_, err = d.applyGuest(context.Background(), g, time.Now().Add(time.Second))
 			if !errors.Is(err, tc.err) {

@@ -67,7 +67,7 @@ func (d *Dom0) Doctor(ctx context.Context, w io.Writer) Result {
 		g := gs[i]
 		emit(doctor.CheckGuest(doctor.GuestConfig{Deploy: FixDeploy,
 			Logs: filepath.Join(guestSteps{d}.guestsDir(), "%s", "console.log") + " on dom0"}, o))
-		r.Guests = append(r.Guests, GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(),
+		r.Guests = append(r.Guests, GuestStatus{Name: g.Name, MAC: g.MAC.String(), IP: g.IP.String(), URL: g.URL(),
 			State: o.State, Healthy: o.Dom0Probe.OK})
 	}
 	var failed []string
@@ -182,7 +182,7 @@ func (d guestSteps) observeGuests(ctx context.Context, gs []GuestRecord) []docto
 	out := make([]doctor.GuestObs, len(gs))
 	var wg sync.WaitGroup
 	for i, g := range gs {
-		out[i] = doctor.GuestObs{Name: g.Name, MAC: g.MAC, IP: g.IP, Port: g.Port, Runtime: g.Runtime}
+		out[i] = doctor.GuestObs{Name: g.Name, MAC: g.MAC.String(), IP: g.IP.String(), Port: g.Port, Runtime: g.Runtime}
 		wg.Add(1)
 		go func(o *doctor.GuestObs) {
 			defer wg.Done()
@@ -193,7 +193,7 @@ func (d guestSteps) observeGuests(ctx context.Context, gs []GuestRecord) []docto
 			} else if l, found := d.leaseOf(g); found {
 				o.LeaseIP = l.IP.String()
 			}
-			target := net.JoinHostPort(g.IP, fmt.Sprint(g.Port))
+			target := net.JoinHostPort(g.IP.String(), fmt.Sprint(g.Port))
 			o.Dom0Probe = doctor.ProbeResult{From: doctor.LayerDom0, Target: target, Ran: true}
 			if err := probe(ctx, g, doctorProbeTimeout, doctorProbeTimeout); err != nil {
 				o.Dom0Probe.Detail = err.Error()

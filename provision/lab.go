@@ -376,7 +376,7 @@ func (d *Dom0) guestStatuses(steps []StepResult) []GuestStatus {
 	ports := d.guestPorts()
 	var out []GuestStatus
 	for _, g := range gs {
-		st := GuestStatus{Name: g.Name, MAC: g.MAC, IP: g.IP, URL: g.URL(), State: "unknown", Port: ports.of(g.MAC)}
+		st := GuestStatus{Name: g.Name, MAC: g.MAC.String(), IP: g.IP.String(), URL: g.URL(), State: "unknown", Port: ports.of(g.MAC.String())}
 		for _, s := range steps {
 			if s.Step != GuestStep(g.Name) {
 				continue

@@ -73,8 +73,8 @@ type Users struct {
 type Network struct {
 	Bridge      string `yaml:"bridge" json:"bridge"`
 	Uplink      string `yaml:"uplink" json:"uplink"`
-	Address     string `yaml:"address" json:"address"`
-	HostAddress string `yaml:"host_address" json:"host_address"`
+	Address     Prefix `yaml:"address" json:"address"`
+	HostAddress Prefix `yaml:"host_address" json:"host_address"`
 	Promiscuous bool   `yaml:"promiscuous" json:"promiscuous"`
 	NAT         bool   `yaml:"nat" json:"nat"`
 	DHCP        DHCP   `yaml:"dhcp" json:"dhcp"`
@@ -82,8 +82,8 @@ type Network struct {
 
 // DHCP is the range dnsmasq serves on the bridge.
 type DHCP struct {
-	Start string   `yaml:"start" json:"start"`
-	End   string   `yaml:"end" json:"end"`
+	Start Addr     `yaml:"start" json:"start"`
+	End   Addr     `yaml:"end" json:"end"`
 	Lease Duration `yaml:"lease" json:"lease"`
 }
 
@@ -379,39 +379,39 @@ func (n Network) validate(errs *fieldErrors) dhcpRange {
 	if n.Bridge != "" && n.Bridge == n.Uplink {
 		errs.add("network.uplink", n.Uplink, "a name different from network.bridge")
 	}
-	bridge, err := netip.ParsePrefix(n.Address)
-	bridgeOK := err == nil && bridge.Addr().Is4() && bridge.Bits() <= 30 && bridge.Bits() >= 8
+	bridge := n.Address.Prefix()
+	bridgeOK := bridge.IsValid() && bridge.Addr().Is4() && bridge.Bits() <= 30 && bridge.Bits() >= 8
 	if !bridgeOK {
-		errs.add("network.address", n.Address, "an IPv4 address with prefix length 8-30 in CIDR form, like 192.168.77.2/24")
+		errs.add("network.address", n.Address.String(), "an IPv4 address with prefix length 8-30 in CIDR form, like 192.168.77.2/24")
 	}
 	subnet := bridge.Masked()
 	if bridgeOK && (bridge.Addr() == subnet.Addr() || bridge.Addr() == lastAddr(subnet)) {
-		errs.add("network.address", n.Address, "a host address, not the network or broadcast address of "+subnet.String())
+		errs.add("network.address", n.Address.String(), "a host address, not the network or broadcast address of "+subnet.String())
 		bridgeOK = false
 	}
-	host, err := netip.ParsePrefix(n.HostAddress)
+	host := n.HostAddress.Prefix()
 	switch {
-	case err != nil || !host.Addr().Is4():
-		errs.add("network.host_address", n.HostAddress, "an IPv4 address in CIDR form, like 192.168.77.1/24")
+	case !host.IsValid() || !host.Addr().Is4():
+		errs.add("network.host_address", n.HostAddress.String(), "an IPv4 address in CIDR form, like 192.168.77.1/24")
 	case bridgeOK && (host.Masked() != subnet):
-		errs.add("network.host_address", n.HostAddress, "an address in the lab subnet "+subnet.String()+" with the same prefix length")
+		errs.add("network.host_address", n.HostAddress.String(), "an address in the lab subnet "+subnet.String()+" with the same prefix length")
 	case bridgeOK && host.Addr() == bridge.Addr():
-		errs.add("network.host_address", n.HostAddress, "an address different from network.address")
+		errs.add("network.host_address", n.HostAddress.String(), "an address different from network.address")
 	}
 	r := n.DHCP.parse(errs)
 	if r.ok && bridgeOK {
 		start, end := r.start, r.end
 		switch {
 		case !subnet.Contains(start) || start == subnet.Addr() || start == lastAddr(subnet):
-			errs.add("network.dhcp.start", n.DHCP.Start, "a host address inside the subnet "+subnet.String())
+			errs.add("network.dhcp.start", n.DHCP.Start.String(), "a host address inside the subnet "+subnet.String())
 		case !subnet.Contains(end) || end == subnet.Addr() || end == lastAddr(subnet):
-			errs.add("network.dhcp.end", n.DHCP.End, "a host address inside the subnet "+subnet.String())
+			errs.add("network.dhcp.end", n.DHCP.End.String(), "a host address inside the subnet "+subnet.String())
 		case end.Less(start):
-			errs.add("network.dhcp.end", n.DHCP.End, "an address not below network.dhcp.start "+n.DHCP.Start)
+			errs.add("network.dhcp.end", n.DHCP.End.String(), "an address not below network.dhcp.start "+n.DHCP.Start.String())
 		case !bridge.Addr().Less(start) && !end.Less(bridge.Addr()):
-			errs.add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the bridge address "+bridge.Addr().String())
+			errs.add("network.dhcp", n.DHCP.Start.String()+"-"+n.DHCP.End.String(), "a range that does not contain the bridge address "+bridge.Addr().String())
 		case host.IsValid() && !host.Addr().Less(start) && !end.Less(host.Addr()):
-			errs.add("network.dhcp", n.DHCP.Start+"-"+n.DHCP.End, "a range that does not contain the host address "+host.Addr().String())
+			errs.add("network.dhcp", n.DHCP.Start.String()+"-"+n.DHCP.End.String(), "a range that does not contain the host address "+host.Addr().String())
 		}
 	}
 	if time.Duration(n.DHCP.Lease) < 2*time.Minute {
@@ -424,15 +424,14 @@ func (n Network) validate(errs *fieldErrors) dhcpRange {
 
 // parse reads the DHCP range's ends, naming each one that is not IPv4.
 func (d DHCP) parse(errs *fieldErrors) dhcpRange {
-	start, errS := netip.ParseAddr(d.Start)
-	end, errE := netip.ParseAddr(d.End)
-	if errS != nil || !start.Is4() {
-		errs.add("network.dhcp.start", d.Start, "an IPv4 address like 192.168.77.3")
+	start, end := d.Start.Addr(), d.End.Addr()
+	if !start.Is4() {
+		errs.add("network.dhcp.start", d.Start.String(), "an IPv4 address like 192.168.77.3")
 	}
-	if errE != nil || !end.Is4() {
-		errs.add("network.dhcp.end", d.End, "an IPv4 address like 192.168.77.200")
+	if !end.Is4() {
+		errs.add("network.dhcp.end", d.End.String(), "an IPv4 address like 192.168.77.200")
 	}
-	return dhcpRange{start: start, end: end, ok: errS == nil && errE == nil && start.Is4() && end.Is4()}
+	return dhcpRange{start: start, end: end, ok: start.Is4() && end.Is4()}
 }
 
 // validate checks the guests section; r is the DHCP range they are
@@ -485,22 +484,13 @@ func rangeSize(start, end netip.Addr) int {
 }
 
 // Subnet is the lab's network prefix (masked bridge address).
-func (s Spec) Subnet() netip.Prefix {
-	p, _ := netip.ParsePrefix(s.Network.Address)
-	return p.Masked()
-}
+func (s Spec) Subnet() netip.Prefix { return s.Network.Address.Prefix().Masked() }
 
 // BridgeAddr is the bridge's address with its prefix length.
-func (s Spec) BridgeAddr() netip.Prefix {
-	p, _ := netip.ParsePrefix(s.Network.Address)
-	return p
-}
+func (s Spec) BridgeAddr() netip.Prefix { return s.Network.Address.Prefix() }
 
 // HostAddr is the host side's address with its prefix length.
-func (s Spec) HostAddr() netip.Prefix {
-	p, _ := netip.ParsePrefix(s.Network.HostAddress)
-	return p
-}
+func (s Spec) HostAddr() netip.Prefix { return s.Network.HostAddress.Prefix() }
 
 // YAML renders the spec (used to record what was applied).
 func (s Spec) YAML() []byte {

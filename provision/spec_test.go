@@ -16,8 +16,8 @@ import (
 func TestDefaultsAreTheArticles(t *testing.T) {
 	s := Default()
 	n := s.Network
-	if n.Bridge != "br0" || n.Uplink != "eth1" || n.Address != "192.168.77.2/24" ||
-		n.DHCP.Start != "192.168.77.3" || n.DHCP.End != "192.168.77.200" || n.DHCP.Lease.String() != "1h0m0s" ||
+	if n.Bridge != "br0" || n.Uplink != "eth1" || n.Address.String() != "192.168.77.2/24" ||
+		n.DHCP.Start.String() != "192.168.77.3" || n.DHCP.End.String() != "192.168.77.200" || n.DHCP.Lease.String() != "1h0m0s" ||
 		!n.NAT || !n.Promiscuous {
 		t.Fatalf("defaults differ from the article: %+v", n)
 	}
@@ -125,6 +125,7 @@ func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte("lab: x\nnetwork: {bridge: br1, uplink: eth0}\n"))
 	f.Add([]byte("network:\n  address: 10.0.0.1/8\n"))
 	f.Add([]byte("\x00\xff: ["))
+	f.Add([]byte("network:\n  address: 300.0.0.2/24\n  dhcp:\n    start: [1]\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseSpec(b, "fuzz.yaml")
 		if err != nil {
@@ -135,6 +136,19 @@ func FuzzParseSpec(f *testing.F) {
 		}
 		if err := s.Validate(); err != nil {
 			t.Fatalf("accepted an invalid spec: %v", err)
+		}
+		// What it accepts reads back the same from its own YAML (the
+		// recorded spec.yaml), typed addresses included, and the typed
+		// view agrees with itself.
+		back, err := ParseSpec(s.YAML(), "recorded.yaml")
+		if err != nil {
+			t.Fatalf("own YAML refused: %v\n%s", err, s.YAML())
+		}
+		if !reflect.DeepEqual(back, s) {
+			t.Fatalf("round trip differs:\n%+v\n%+v", s, back)
+		}
+		if s.Subnet() != s.BridgeAddr().Masked() || !s.Subnet().Contains(s.Network.DHCP.Start.Addr()) {
+			t.Fatalf("typed network view disagrees: %+v", s.Network)
 		}
 	})
 }

@@ -88,11 +88,9 @@ func (d *Dom0) DnsmasqDir() string { return filepath.Join(d.StateDir, "dnsmasq")
 // Dnsmasq is the dnsmasq instance the spec asks for.
 func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
 	s := d.Spec
-	start, _ := netip.ParseAddr(s.Network.DHCP.Start)
-	end, _ := netip.ParseAddr(s.Network.DHCP.End)
 	return netsetup.DnsmasqConfig{
 		Lab: s.Lab, Bridge: s.Network.Bridge, Router: s.BridgeAddr().Addr(), Subnet: s.Subnet(),
-		RangeStart: start, RangeEnd: end, Lease: time.Duration(s.Network.DHCP.Lease),
+		RangeStart: s.Network.DHCP.Start.Addr(), RangeEnd: s.Network.DHCP.End.Addr(), Lease: time.Duration(s.Network.DHCP.Lease),
 		Dir: d.DnsmasqDir(), NoResolv: d.NoResolv,
 	}
 }

@@ -357,7 +357,7 @@ func TestLabctlProvision(t *testing.T) {
 	if err != nil {
 		t.Fatalf("written spec is not valid: %v", err)
 	}
-	if s.Network.Uplink != "lo" || s.Network.Address != "10.77.0.2/24" || s.Network.HostAddress != "10.77.0.1/24" || s.Guests.Runtime != "xen" {
+	if s.Network.Uplink != "lo" || s.Network.Address.String() != "10.77.0.2/24" || s.Network.HostAddress.String() != "10.77.0.1/24" || s.Guests.Runtime != "xen" {
 		t.Fatalf("spec = %+v", s)
 	}
 	// The agent runs under sudo's secure_path: the spec must name the

@@ -186,7 +186,7 @@ func (e Env) observeDom0(ctx context.Context, d *Dom0Obs) {
 			brIndex = a.Index
 		}
 	}
-	mac, _ := net.ParseMAC(e.MAC)
+	mac := e.MAC
 	if brIndex != 0 {
 		// The bridge's forwarding database: learned entries name the port
 		// the guest's MAC was last seen on (`bridge fdb show br br0`).

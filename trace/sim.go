@@ -3,7 +3,6 @@ package trace
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -15,14 +14,13 @@ import (
 
 // ConfigFor is the path to one deployed guest as the spec describes it.
 func ConfigFor(spec provision.Spec, g provision.GuestRecord, from string) (Config, error) {
-	ip, err := netip.ParseAddr(g.IP)
-	if err != nil {
-		return Config{}, fmt.Errorf("guest %s record: ip %q: %w", g.Name, g.IP, err)
+	if !g.IP.IsValid() || g.MAC.IsZero() {
+		return Config{}, fmt.Errorf("guest %s record: no ip or mac: redeploy it", g.Name)
 	}
 	if from != "host" && from != "dom0" {
 		return Config{}, fmt.Errorf("--from %q: expected host or dom0", from)
 	}
-	c := Config{Guest: g.Name, MAC: g.MAC, IP: ip, Port: g.Port, Subnet: spec.Subnet(), From: from,
+	c := Config{Guest: g.Name, MAC: g.MAC.HardwareAddr(), IP: g.IP, Port: g.Port, Subnet: spec.Subnet(), From: from,
 		HostIf: vmctl.SimHostIf, Uplink: spec.Network.Uplink, Bridge: spec.Network.Bridge,
 		Promiscuous: spec.Network.Promiscuous, NAT: spec.Network.NAT}
 	host, _, _ := vmctl.SimNames(spec.Lab)

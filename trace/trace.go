@@ -8,6 +8,7 @@ package trace
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -71,7 +72,7 @@ type Result struct {
 // Config is what the path should look like (from the spec and the guest's record).
 type Config struct {
 	Guest       string
-	MAC         string
+	MAC         net.HardwareAddr
 	IP          netip.Addr
 	Port        int
 	Subnet      netip.Prefix
@@ -225,7 +226,7 @@ func hostARP(c Config, h HostObs) Hop {
 	case h.NeighMAC == "" || st == "FAILED" || st == "INCOMPLETE":
 		x.Status, x.Symptom = StatusWarn, true
 		x.Detail = fmt.Sprintf("no ARP answer for %s (%s): the break is further along", c.IP, orNone(st))
-	case !strings.EqualFold(h.NeighMAC, c.MAC):
+	case !strings.EqualFold(h.NeighMAC, c.MAC.String()):
 		x.Status = StatusFail
 		x.Detail = fmt.Sprintf("%s is at %s (%s), not at the guest's %s", c.IP, h.NeighMAC, st, c.MAC)
 		x.Meaning = "another machine answers ARP for the guest's address: an address conflict, or a stale static entry on the host"
@@ -373,7 +374,7 @@ func dom0ARP(c Config, d Dom0Obs) Hop {
 	case d.NeighMAC == "" || st == "FAILED" || st == "INCOMPLETE":
 		x.Status, x.Symptom = StatusWarn, true
 		x.Detail = fmt.Sprintf("dom0 has no ARP answer for %s on %s (%s)", c.IP, c.Bridge, orNone(st))
-	case !strings.EqualFold(d.NeighMAC, c.MAC):
+	case !strings.EqualFold(d.NeighMAC, c.MAC.String()):
 		x.Status = StatusFail
 		x.Detail = fmt.Sprintf("%s is at %s on %s, not at the guest's %s", c.IP, d.NeighMAC, c.Bridge, c.MAC)
 		x.Meaning = "another machine answers ARP for the guest's address"

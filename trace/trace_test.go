@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 )
 
 func cfg() Config {
-	return Config{Guest: "auth-1", MAC: "00:16:3e:00:00:01", IP: netip.MustParseAddr("192.168.77.3"), Port: 8088,
+	return Config{Guest: "auth-1", MAC: mustMAC("00:16:3e:00:00:01"), IP: netip.MustParseAddr("192.168.77.3"), Port: 8088,
 		Subnet: netip.MustParsePrefix("192.168.77.0/24"), From: "host", HostIf: "vboxnet4", Uplink: "eth1",
 		Bridge: "br0", Vif: "vif1.0", Promiscuous: true, NAT: true, HostCmd: "sudo ", Reboot: "reboot-it"}
 }
@@ -195,4 +196,12 @@ func FuzzParseCounters(f *testing.F) {
 			t.Fatalf("self-delta moved: %d %d %v", acc, masq, dropped)
 		}
 	})
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
 }

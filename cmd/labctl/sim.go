@@ -32,7 +32,7 @@ func newSimCmd(a *app) *cobra.Command {
 			host, dom0, wan := vmctl.SimNames(spec.Lab)
 			doc := simUpDoc{Schema: provision.SchemaVersion, Command: "sim up", Lab: spec.Lab, Target: targetSim, OK: true,
 				Sim:    provision.SimInfo{HostNetns: host, Dom0Netns: dom0, WANNetns: wan},
-				HostIf: vmctl.SimHostIf, HostAddress: spec.Network.HostAddress, Uplink: spec.Network.Uplink, Dom0Address: spec.Network.Address}
+				HostIf: vmctl.SimHostIf, HostAddress: spec.Network.HostAddress.String(), Uplink: spec.Network.Uplink, Dom0Address: spec.Network.Address.String()}
 			if !a.jsonOut {
 				fmt.Fprintf(cmd.OutOrStdout(), "simulated lab %s: host %s (%s %s), dom0 %s (%s %s), wan %s\n",
 					spec.Lab, host, vmctl.SimHostIf, spec.Network.HostAddress, dom0, spec.Network.Uplink, spec.Network.Address, wan)

@@ -77,7 +77,7 @@ when a hop fails. Hops and faults: docs/trace.md.`,
 				fs := diagnosis{a}.doctor(cmd.Context(), cmd, spec, ts, "")
 				host, _, _ := vmctl.SimNames(spec.Lab)
 				r = trace.Judge(c, obs, fs, map[string]string{
-					trace.HopHostARP:    "sudo ip netns exec " + host + " ip neigh flush to " + g.IP,
+					trace.HopHostARP:    "sudo ip netns exec " + host + " ip neigh flush to " + g.IP.String(),
 					trace.HopBridgePort: complete(provision.FixDeploy),
 					trace.HopLease:      complete(provision.FixDeploy),
 					trace.HopDom0ARP:    complete(provision.FixDeploy),

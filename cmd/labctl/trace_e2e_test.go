@@ -192,5 +192,5 @@ func deployedIP(t *testing.T, l *labtest.Lab) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g.IP
+	return g.IP.String()
 }
