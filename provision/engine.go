@@ -1,10 +1,13 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/vmctl/xen"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -100,9 +103,67 @@ type Result struct {
 	Guests []GuestStatus `json:"guests,omitempty"`
 	// Sim: the simulated lab's namespaces (--target sim).
 	Sim *SimInfo `json:"sim,omitempty"`
-	// XenPlans: deploy --plan with the xen runtime: per guest, the
-	// commands it would run and the .xl it would write.
-	XenPlans []xen.Plan `json:"xen_plans,omitempty"`
+	// RuntimePlans: deploy --plan's part from the guests' runtime, under
+	// the key its adapter names (RuntimeAdapter.PlanKey; the xen
+	// runtime's "xen_plans": per guest, the commands it would run and the
+	// .xl it would write). The engine does not know its shape; the
+	// document carries it at the top level (see MarshalJSON).
+	RuntimePlans map[string]json.RawMessage `json:"-"`
+}
+
+// resultFields is Result without its methods, for encoding/json.
+type resultFields Result
+
+// MarshalJSON writes the result's fields, then each runtime plan under
+// its own key, as if it were a field.
+func (r Result) MarshalJSON() ([]byte, error) {
+	// Written without HTML escapes: the caller's encoder escapes them
+	// when it is asked to (encoding/json compacts a Marshaler's output
+	// with its own escapeHTML), and labctl's documents say < > & as is.
+	var fields bytes.Buffer
+	enc := json.NewEncoder(&fields)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resultFields(r)); err != nil {
+		return nil, err
+	}
+	b := bytes.TrimSuffix(fields.Bytes(), []byte("\n"))
+	if len(r.RuntimePlans) == 0 {
+		return b, nil
+	}
+	keys := slices.Sorted(maps.Keys(r.RuntimePlans))
+	var out bytes.Buffer
+	out.Write(b[:len(b)-1]) // without the closing brace
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		out.WriteByte(',')
+		out.Write(kb)
+		out.WriteByte(':')
+		out.Write(r.RuntimePlans[k])
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// UnmarshalJSON reads the fields, and the plans of registered runtimes
+// under their keys (a result coming back from dom0's agent).
+func (r *Result) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*resultFields)(r)); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	r.RuntimePlans = nil
+	for _, a := range runtimeAdapters {
+		if v, ok := all[a.PlanKey]; ok && a.PlanKey != "" {
+			if r.RuntimePlans == nil {
+				r.RuntimePlans = map[string]json.RawMessage{}
+			}
+			r.RuntimePlans[a.PlanKey] = v
+		}
+	}
+	return nil
 }
 
 // GuestStatus is one guest in a result.

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/labctl/labctl/internal/procs"
@@ -315,8 +316,11 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 	r.Plan = plan
 	r.Guests = d.guestStatuses(steps)
 	if a := d.adapter(); plan && a.Plan != nil {
-		if perr := a.Plan(d, guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)), &r); perr != nil {
-			r.OK, r.Error = false, perr.Error()
+		p, perr := a.Plan(d, guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)))
+		if b, err := json.Marshal(p); perr == nil && err == nil {
+			r.RuntimePlans = map[string]json.RawMessage{a.PlanKey: b}
+		} else {
+			r.OK, r.Error = false, errors.Join(perr, err).Error()
 		}
 	}
 	return r

@@ -2,6 +2,10 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
 
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/xen"
@@ -23,14 +27,12 @@ func init() {
 			xr.XL = d.Spec.Xen.XL
 			return xr
 		},
-		Kernel: func(d *Dom0) (string, error) { return xenBuild{d}.xenKernel() },
-		Steps:  func(d *Dom0, plan bool) []Step { return xenBuild{d}.xenSteps(plan) },
-		Plan: func(d *Dom0, guests []GuestRecord, r *Result) error {
-			plans, err := xenBuild{d}.xenPlans(guests)
-			r.XenPlans = plans
-			return err
-		},
-		Console: func(spec Spec, guest string) []string { return []string{spec.Xen.XL, "console", guest} },
+		Kernel:    func(d *Dom0) (string, error) { return xenBuild{d}.xenKernel() },
+		Steps:     func(d *Dom0, plan bool) []Step { return xenBuild{d}.xenSteps(plan) },
+		Plan:      func(d *Dom0, guests []GuestRecord) (any, error) { return xenBuild{d}.xenPlans(guests) },
+		PlanKey:   "xen_plans",
+		PrintPlan: printXenPlans,
+		Console:   func(spec Spec, guest string) []string { return []string{spec.Xen.XL, "console", guest} },
 	})
 }
 
@@ -46,4 +48,21 @@ func processSimGuest(lab string, g GuestRecord) SimGuest {
 			return st.State, err
 		},
 	}
+}
+
+// printXenPlans shows, for deploy --runtime xen --plan, every command a
+// deploy would run and the full .xl it would write.
+func printXenPlans(w io.Writer, raw json.RawMessage) error {
+	var plans []xen.Plan
+	if err := json.Unmarshal(raw, &plans); err != nil {
+		return fmt.Errorf("xen plans: %w", err)
+	}
+	for _, p := range plans {
+		fmt.Fprintln(w, "\nwould run:")
+		for _, c := range p.Commands {
+			fmt.Fprintf(w, "  %s\n      # %s\n", strings.Join(c.Argv, " "), c.Why)
+		}
+		fmt.Fprintf(w, "\nwould write %s:\n%s", p.XLPath, p.XL)
+	}
+	return nil
 }

@@ -2,7 +2,10 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -30,9 +33,12 @@ type RuntimeAdapter struct {
 	// network and before any guest (xen: the toolchain check and the
 	// build); the guests wait for all of them.
 	Steps func(d *Dom0, plan bool) []Step
-	// Plan, when set, adds the runtime's part of a deploy plan to r (xen:
-	// each guest's xl config and the build's commands).
-	Plan func(d *Dom0, guests []GuestRecord, r *Result) error
+	// Plan, when set, is the runtime's part of a deploy plan (xen: each
+	// guest's xl config and the build's commands), carried in the result
+	// under PlanKey and shown by PrintPlan.
+	Plan      func(d *Dom0, guests []GuestRecord) (any, error)
+	PlanKey   string
+	PrintPlan func(w io.Writer, plan json.RawMessage) error
 	// Console, when set, is the interactive console command for a guest
 	// (xen: xl console NAME), run on dom0 in a terminal; without it,
 	// labctl console follows the guest's console.log.
@@ -109,3 +115,18 @@ func RuntimesHelp() string { return runtimesExpected() }
 // adapter is the lab's runtime's adapter (the zero adapter when the spec
 // names none registered: Validate refuses that spec first).
 func (d *Dom0) adapter() RuntimeAdapter { return runtimeAdapters[d.Spec.Guests.Runtime] }
+
+// PrintRuntimePlans shows, for deploy --plan, the runtime's part of the
+// plan as its adapter renders it (xen: every command and the full .xl).
+func PrintRuntimePlans(w io.Writer, r Result) error {
+	for _, key := range slices.Sorted(maps.Keys(r.RuntimePlans)) {
+		for _, a := range runtimeAdapters {
+			if a.PlanKey == key && a.PrintPlan != nil {
+				if err := a.PrintPlan(w, r.RuntimePlans[key]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

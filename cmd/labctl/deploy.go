@@ -103,7 +103,9 @@ func newDeployCmd(a *app) *cobra.Command {
 				return err
 			}
 			if plan && !a.jsonOut {
-				printXenPlans(cmd.OutOrStdout(), r)
+				if err := provision.PrintRuntimePlans(cmd.OutOrStdout(), r); err != nil {
+					return err
+				}
 			}
 			if !a.jsonOut && !plan {
 				user, password, _ := a.upCredentials(spec)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/vmctl/xen"
 )
 
 // TestXenPlanXLParsesWithRealXL: the .xl files a `deploy --runtime xen
@@ -22,7 +22,10 @@ func TestXenPlanXLParsesWithRealXL(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-xl-here")
 	spec := fastSpec(t, fmt.Sprintf("guests:\n  runtime: xen\n  replicas: 2\n  memory: 48\nxen:\n  xl: %s\n  opam_root: /opt/labctl/opam\n  opam_switch: mirage\n  extra: '-l *:debug'\n", missing))
 	out, errOut, code := l.Run("deploy", "--target", "sim", "-f", spec, "--plan", "--json")
-	var r provision.Result
+	// The xen runtime's part of the document, under its adapter's key.
+	var r struct {
+		XenPlans []xen.Plan `json:"xen_plans"`
+	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 {
 		t.Fatalf("deploy --plan --json: exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
