@@ -318,7 +318,9 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 	if a := d.adapter(); plan && a.Plan != nil {
 		p, perr := a.Plan(d, guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)))
 		if b, err := json.Marshal(p); perr == nil && err == nil {
-			r.RuntimePlans = map[string]json.RawMessage{a.PlanKey: b}
+			if string(b) != "null" {
+				r.RuntimePlans = map[string]json.RawMessage{a.PlanKey: b}
+			}
 		} else {
 			r.OK, r.Error = false, errors.Join(perr, err).Error()
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -78,6 +79,9 @@ func RegisterRuntime(name string, a RuntimeAdapter) {
 	if a.New == nil {
 		panic(fmt.Sprintf("provision: runtime %q has no New", name))
 	}
+	if a.Plan != nil && (a.PlanKey == "" || resultKeys()[a.PlanKey]) {
+		panic(fmt.Sprintf("provision: runtime %q: plan key %q is empty or a result field's", name, a.PlanKey))
+	}
 	runtimeAdapters[name] = a
 }
 
@@ -129,4 +133,16 @@ func PrintRuntimePlans(w io.Writer, r Result) error {
 		}
 	}
 	return nil
+}
+
+// resultKeys are the JSON keys of Result's own fields, which a runtime's
+// plan key must not shadow.
+func resultKeys() map[string]bool {
+	keys := map[string]bool{}
+	for f := range reflect.TypeFor[Result]().Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("json"), ","); k != "" && k != "-" {
+			keys[k] = true
+		}
+	}
+	return keys
 }

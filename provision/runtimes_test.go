@@ -14,18 +14,24 @@ func TestRuntimeRegistry(t *testing.T) {
 	if got := strings.Join(RuntimeNames(), ","); got != "process,xen" {
 		t.Errorf("RuntimeNames() = %s, want process,xen (the ones labctl ships)", got)
 	}
-	for _, a := range []RuntimeAdapter{{}, {New: func(*Dom0) vmctl.Runtime { return nil }}} {
-		name := "xen"
-		if a.New == nil {
-			name = "no-new"
-		}
+	newRT := func(*Dom0) vmctl.Runtime { return nil }
+	plan := func(*Dom0, []GuestRecord) (any, error) { return nil, nil }
+	for _, tc := range []struct {
+		name string
+		a    RuntimeAdapter
+	}{
+		{"no-new", RuntimeAdapter{}},
+		{"xen", RuntimeAdapter{New: newRT}}, // registered twice
+		{"plan-no-key", RuntimeAdapter{New: newRT, Plan: plan}},
+		{"plan-field-key", RuntimeAdapter{New: newRT, Plan: plan, PlanKey: "lab"}},
+	} {
 		func() {
 			defer func() {
 				if recover() == nil {
-					t.Errorf("registering %q (New set: %v) did not panic", name, a.New != nil)
+					t.Errorf("registering %q did not panic", tc.name)
 				}
 			}()
-			RegisterRuntime(name, a)
+			RegisterRuntime(tc.name, tc.a)
 		}()
 	}
 	s := Default()
