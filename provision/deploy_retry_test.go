@@ -57,8 +57,8 @@ func TestApplyGuestGivesUpOnFullDisk(t *testing.T) {
 			}
 			rt := &startFails{err: tc.err}
 			d := guestSteps{&Dom0{
-				Spec: Spec{Lab: "lab"}, StateDir: dir, Journal: j,
-				Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+				network: network{Spec: Spec{Lab: "lab"}, StateDir: dir, Journal: j,
+					Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 				Runtimes: map[string]vmctl.Runtime{rt.Name(): rt},
 			}}
 			g := GuestRecord{Name: "auth-1", Runtime: rt.Name(), StateDir: filepath.Join(dir, "guests", "auth-1"),

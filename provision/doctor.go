@@ -99,7 +99,7 @@ func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 	o.Xen = xenBuild{d}.xenPreflight(ctx)
 	// The same version checks as provision's preflight, through its cache.
 	tc := openToolCache(filepath.Dir(d.StateDir), d.readOnly)
-	for _, it := range []Item{dnsmasqItem(ctx, tc), (netSteps{d}).iptablesItem(ctx, tc)} {
+	for _, it := range []Item{dnsmasqItem(ctx, tc), (netSteps{&d.network}).iptablesItem(ctx, tc)} {
 		o.Tools = append(o.Tools, doctor.ToolObs{Tool: it.Name, Desired: it.Desired, Observed: it.Observed, OK: it.OK})
 	}
 	tc.save()

@@ -179,10 +179,10 @@ func Open(o Options) (*Dom0, func(), error) {
 			lock.Close()
 		}
 	}
-	d := &Dom0{
+	d := &Dom0{network: network{
 		Spec: o.Spec, Sysctl: netsetup.ProcSys{}, IPT: netsetup.NewSystem(), StateDir: dir,
 		Log: o.Log, NoResolv: o.NoResolv, enter: o.Enter, readOnly: o.ReadOnly,
-	}
+	}}
 	// The journal is stamped with dom0's namespace, and netlink sockets
 	// stay in the namespace they were opened in.
 	err = d.in(func() (err error) {

@@ -27,8 +27,22 @@ const (
 )
 
 // Dom0 is everything the steps act on: dom0's network namespace (the
-// process's own), the lab's state directory and journal.
+// process's own), the lab's state directory and journal, and the guests'
+// runtimes.
 type Dom0 struct {
+	network
+	// Runtimes boot the guests, by name ("process", "xen").
+	Runtimes map[string]vmctl.Runtime
+	// Progress, when set, receives lines of long-running work (the
+	// unikernel build) as they happen.
+	Progress func(step, line string)
+}
+
+// network is what dom0's network steps act on, and all they can reach
+// (netSteps holds only this): the spec, netlink, sysctl, iptables, the
+// state directory and its journal. Guests, runtimes and the xen build
+// are Dom0's, beside it.
+type network struct {
 	Spec     Spec
 	NL       *netlink.Handle
 	Sysctl   netsetup.Sysctl
@@ -38,11 +52,6 @@ type Dom0 struct {
 	Log      *slog.Logger
 	// NoResolv: dnsmasq forwards no DNS (the sim's WAN is a dead end).
 	NoResolv bool
-	// Runtimes boot the guests, by name ("process", "xen").
-	Runtimes map[string]vmctl.Runtime
-	// Progress, when set, receives lines of long-running work (the
-	// unikernel build) as they happen.
-	Progress func(step, line string)
 
 	// iptBackend is iptables' backend as preflight found it
 	// ("nf_tables", "legacy" or "").
@@ -55,7 +64,7 @@ type Dom0 struct {
 }
 
 // in runs f inside dom0's network namespace.
-func (d *Dom0) in(f func() error) error {
+func (d *network) in(f func() error) error {
 	if d.enter == nil {
 		return f()
 	}
@@ -64,7 +73,7 @@ func (d *Dom0) in(f func() error) error {
 
 // entered makes each call of s's Observe and Apply run inside dom0's
 // network namespace, on a thread of its own (steps run concurrently).
-func (d *Dom0) entered(s Step) Step {
+func (d *network) entered(s Step) Step {
 	observe, apply := s.Observe, s.Apply
 	s.Observe = func(ctx context.Context) (items []Item, err error) {
 		if eerr := d.enter(func() error { items, err = observe(ctx); return nil }); eerr != nil {
@@ -83,10 +92,10 @@ func (d *Dom0) entered(s Step) Step {
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
 // because dnsmasq drops root for "nobody" and re-reads its hosts file
 // on SIGHUP; nothing in it is secret.
-func (d *Dom0) DnsmasqDir() string { return filepath.Join(d.StateDir, "dnsmasq") }
+func (d *network) DnsmasqDir() string { return filepath.Join(d.StateDir, "dnsmasq") }
 
 // Dnsmasq is the dnsmasq instance the spec asks for.
-func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
+func (d *network) Dnsmasq() netsetup.DnsmasqConfig {
 	s := d.Spec
 	return netsetup.DnsmasqConfig{
 		Lab: s.Lab, Bridge: s.Network.Bridge, Router: s.BridgeAddr().Addr(), Subnet: s.Subnet(),
@@ -97,7 +106,7 @@ func (d *Dom0) Dnsmasq() netsetup.DnsmasqConfig {
 
 // Steps returns the converge steps in order.
 func (d *Dom0) Steps() []Step {
-	steps := netSteps{d}.steps()
+	steps := netSteps{&d.network}.steps()
 	if d.enter != nil {
 		for i := range steps {
 			steps[i] = d.entered(steps[i])
@@ -125,7 +134,7 @@ func (d netSteps) steps() []Step {
 	}
 }
 
-func (d *Dom0) links() ([]netsetup.Link, error) { return netsetup.Links(d.NL) }
+func (d *network) links() ([]netsetup.Link, error) { return netsetup.Links(d.NL) }
 
 func ok(name, desired, observed string) Item {
 	return Item{Name: name, Desired: desired, Observed: observed, OK: desired == observed}
@@ -599,14 +608,14 @@ func (d netSteps) applyForwarding(ctx context.Context, _ []Item) error {
 
 // --- nat -------------------------------------------------------------------
 
-func (d *Dom0) rules() netsetup.RuleSet {
+func (d *network) rules() netsetup.RuleSet {
 	return netsetup.DesiredRules(d.Spec.Lab, d.Spec.Network.Bridge, d.Spec.Subnet(), d.Spec.Network.NAT)
 }
 
 // save observes the rules: one iptables-save. With the nf_tables backend a
 // netlink question first: a dom0 where none of labctl's tables exists yet
 // (a cold provision) has nothing to dump, and the exec is skipped.
-func (d *Dom0) save(ctx context.Context) (netsetup.Saved, error) {
+func (d *network) save(ctx context.Context) (netsetup.Saved, error) {
 	if d.iptBackend == "nf_tables" {
 		if tables, err := netsetup.NFTablesIPv4(); err == nil {
 			none := true
@@ -768,7 +777,7 @@ func (d netSteps) ensureDnsmasqDir(also ...Entry) error {
 // namespace, state directory, journal and tools) with the methods of
 // one concern: the network steps, the guests, the xen build, the undo.
 type (
-	netSteps   struct{ *Dom0 }
+	netSteps   struct{ *network }
 	guestSteps struct{ *Dom0 }
 	xenBuild   struct{ *Dom0 }
 	undoer     struct{ *Dom0 }

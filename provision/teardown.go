@@ -231,7 +231,7 @@ func (d undoer) undoFirewall(ctx context.Context, run []Entry) error {
 // iptablesBackend is iptables' backend ("nf_tables", "legacy" or "" when
 // unknown), from the tool cache preflight fills: teardown runs no
 // preflight, and `iptables --version` is an exec.
-func (d *Dom0) iptablesBackend(ctx context.Context) string {
+func (d *network) iptablesBackend(ctx context.Context) string {
 	if d.iptBackend != "" {
 		return d.iptBackend
 	}
