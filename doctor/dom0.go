@@ -7,12 +7,11 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/netsetup"
-	"github.com/labctl/labctl/vmctl/xen"
 )
 
-// Dom0 check ids, in the order CheckDom0 reports them. The Xen
-// preflight adds its own ids: "xen", "xen-version", "hvm", "mirage",
-// "opam", "ocaml".
+// Dom0 check ids, in the order CheckDom0 reports them, after the
+// runtimes' own checks (Dom0Obs.Runtimes; the xen runtime's are "xen",
+// "xen-version", "hvm", "mirage", "opam", "ocaml").
 const (
 	CheckDnsmasqVersion  = "dnsmasq-version"
 	CheckIPTablesVersion = "iptables-version"
@@ -32,11 +31,9 @@ type Dom0Config struct {
 	Uplink      string
 	Address     netip.Prefix // the bridge's address
 	Promiscuous bool
-	// Runtime is guests.runtime, and XenNeeded whether its guests need
-	// Xen and the OCaml toolchain (the runtime's adapter says); the
-	// process runtime (the sim) does without.
-	Runtime   string
-	XenNeeded bool
+	// Runtime is guests.runtime: of the runtimes' own checks, only its
+	// count (the sim's process runtime does without Xen and OCaml).
+	Runtime string
 	// Provision is the exact command that converges dom0, for fixes
 	// ("labctl provision"; the host adds its --target and --lab).
 	Provision string
@@ -48,7 +45,10 @@ type Dom0Config struct {
 // Dom0Obs is what was observed on dom0. Each source carries its own error:
 // one unreadable source makes its checks fail, not the whole layer.
 type Dom0Obs struct {
-	Xen []xen.Finding // xen.Preflight
+	// Runtimes are the registered runtimes' own dom0 checks, as each
+	// runtime's adapter reports them (xen: the hypervisor and the
+	// unikernel toolchain), meanings included.
+	Runtimes []RuntimeObs
 
 	// Tools are dnsmasq's and iptables' versions against labctl's
 	// minimums, as provision's preflight reads them.
@@ -86,14 +86,10 @@ type ToolObs struct {
 	OK       bool
 }
 
-// meaning of the Xen preflight's checks, keyed by its check ids.
-var xenMeaning = map[string]string{
-	"xen":         "dom0 is not running under the Xen hypervisor (or xl cannot talk to it): no guest can be created",
-	"xen-version": "Mirage >= 3.9 guests boot PVH only, which older Xen cannot start",
-	"hvm":         "Xen sees no VT-x/AMD-V (nested virtualisation is off in VirtualBox): PVH guests cannot start",
-	"mirage":      "the unikernel cannot be configured and built in dom0",
-	"opam":        "the OCaml toolchain that builds the unikernel cannot be installed or used",
-	"ocaml":       "the unikernel's OCaml toolchain is missing or unsupported by ocaml-solo5",
+// RuntimeObs is one runtime's own dom0 checks.
+type RuntimeObs struct {
+	Name     string // its guests.runtime name
+	Findings []Finding
 }
 
 // CheckDom0 turns dom0's observations into findings.
@@ -103,8 +99,10 @@ func CheckDom0(cfg Dom0Config, o Dom0Obs) []Finding {
 		f.Layer = LayerDom0
 		out = append(out, f)
 	}
-	for _, x := range o.Xen {
-		add(xenFinding(cfg, x))
+	for _, r := range o.Runtimes {
+		for _, f := range r.Findings {
+			add(runtimeFinding(cfg, r.Name, f))
+		}
 	}
 	for _, t := range o.Tools {
 		add(toolFinding(t, cfg))
@@ -123,17 +121,15 @@ func CheckDom0(cfg Dom0Config, o Dom0Obs) []Finding {
 	return out
 }
 
-func xenFinding(cfg Dom0Config, x xen.Finding) Finding {
-	f := Finding{Check: x.Check, Status: Status(x.Status), Detail: x.Detail, Fix: x.Fix}
-	if f.Status != StatusOK {
-		f.Meaning = xenMeaning[x.Check]
-		if !cfg.XenNeeded {
-			// Honest, not alarming: the sim's process runtime boots the
-			// reference guest without a hypervisor or the OCaml toolchain.
-			f.Status = StatusOK
-			f.Detail = fmt.Sprintf("not needed: guests.runtime is %s (%s)", cfg.Runtime, x.Detail)
-			f.Meaning, f.Fix = "", ""
-		}
+// runtimeFinding passes a runtime's own check through when the lab uses
+// that runtime; for another runtime a failure is reported as not needed.
+func runtimeFinding(cfg Dom0Config, runtime string, f Finding) Finding {
+	if f.Status != StatusOK && runtime != cfg.Runtime {
+		// Honest, not alarming: the sim's process runtime boots the
+		// reference guest without a hypervisor or the OCaml toolchain.
+		f.Status = StatusOK
+		f.Detail = fmt.Sprintf("not needed: guests.runtime is %s (%s)", cfg.Runtime, f.Detail)
+		f.Meaning, f.Fix = "", ""
 	}
 	return f
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/netsetup"
-	"github.com/labctl/labctl/vmctl/xen"
 )
 
 var dom0Cfg = Dom0Config{
@@ -40,7 +39,8 @@ func healthyDom0(t *testing.T) Dom0Obs {
 	}
 	ours := []Proc{{Pid: 18850, Comm: "dnsmasq", Cmdline: "dnsmasq --conf-file=/var/lib/labctl/mt2/dnsmasq/dnsmasq.conf"}}
 	return Dom0Obs{
-		Xen: []xen.Finding{{Check: "xen", Status: "fail", Detail: "xl not found: the Xen toolstack is not installed", Fix: "install Xen"}},
+		Runtimes: []RuntimeObs{{Name: "xen", Findings: []Finding{{Check: "xen", Status: StatusFail, Detail: "xl not found: the Xen toolstack is not installed",
+			Meaning: "dom0 is not running under the Xen hypervisor (or xl cannot talk to it): no guest can be created", Fix: "install Xen"}}}},
 		Tools: []ToolObs{
 			{Tool: "dnsmasq", Desired: ">= 2.80.0", Observed: "2.90.0", OK: true},
 			{Tool: "iptables", Desired: ">= 1.6.2", Observed: "1.8.9 (nf_tables)", OK: true},
@@ -92,7 +92,7 @@ func TestCheckDom0Faults(t *testing.T) {
 		fix     string // exact
 		meaning string // substring
 	}{
-		{"xen runtime without Xen", func(c *Dom0Config) { c.Runtime, c.XenNeeded = "xen", true }, nil,
+		{"xen runtime without Xen", func(c *Dom0Config) { c.Runtime = "xen" }, nil,
 			"xen", StatusFail, "xl not found", "install Xen", "not running under the Xen hypervisor"},
 		{"dnsmasq missing", nil, func(o *Dom0Obs) {
 			o.Tools[0] = ToolObs{Tool: "dnsmasq", Desired: ">= 2.80.0", Observed: `missing: install dnsmasq-base (exec: "dnsmasq": executable file not found in $PATH)`}

@@ -18,7 +18,6 @@ import (
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
-	"github.com/labctl/labctl/vmctl/xen"
 	"github.com/vishvananda/netlink"
 )
 
@@ -87,7 +86,7 @@ func (d *Dom0) doctorConfig() doctor.Dom0Config {
 	n := d.Spec.Network
 	return doctor.Dom0Config{
 		Lab: d.Spec.Lab, Bridge: n.Bridge, Uplink: n.Uplink, Address: d.Spec.BridgeAddr(),
-		Promiscuous: n.Promiscuous, Runtime: d.Spec.Guests.Runtime, XenNeeded: d.adapter().NeedsXen, Provision: FixProvision,
+		Promiscuous: n.Promiscuous, Runtime: d.Spec.Guests.Runtime, Provision: FixProvision,
 		DnsmasqConf: d.Dnsmasq().ConfPath(),
 	}
 }
@@ -96,7 +95,11 @@ func (d *Dom0) doctorConfig() doctor.Dom0Config {
 // its own error: one failing read fails its checks only.
 func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 	var o doctor.Dom0Obs
-	o.Xen = xenBuild{d}.xenPreflight(ctx)
+	for _, name := range RuntimeNames() {
+		if a := runtimeAdapters[name]; a.Doctor != nil {
+			o.Runtimes = append(o.Runtimes, doctor.RuntimeObs{Name: name, Findings: a.Doctor(ctx, d)})
+		}
+	}
 	// The same version checks as provision's preflight, through its cache.
 	tc := openToolCache(filepath.Dir(d.StateDir), d.readOnly)
 	for _, it := range []Item{dnsmasqItem(ctx, tc), (netSteps{&d.network}).iptablesItem(ctx, tc)} {
@@ -122,26 +125,6 @@ func (d *Dom0) observeDom0(ctx context.Context) doctor.Dom0Obs {
 	o.IPTablesSave, o.IPTablesErr = d.IPT.Save(ctx)
 	o.Firewalld, _ = doctor.FindProcs("/proc", "firewalld")
 	return o
-}
-
-// xenPreflight asks xl and the toolchain, as deploy's xen step does.
-func (d xenBuild) xenPreflight(ctx context.Context) []xen.Finding {
-	opt := d.xenPreflightOptions()
-	var fs []xen.Finding
-	if xr, err := d.xenRuntime(); err == nil {
-		fs = xr.Preflight(ctx, opt)
-	} else {
-		opt.XL = d.Spec.Xen.XL
-		fs = xen.Preflight(ctx, xen.LocalRunner{}, opt)
-	}
-	var out []xen.Finding
-	for _, f := range fs {
-		if d.Spec.Xen.Kernel != "" && xen.IsBuildCheck(f.Check) {
-			continue // the unikernel is built elsewhere: no toolchain needed here
-		}
-		out = append(out, f)
-	}
-	return out
 }
 
 // serverSockets reads this namespace's UDP and TCP sockets on the DHCP

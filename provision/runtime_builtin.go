@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/xen"
 )
@@ -20,8 +21,8 @@ func init() {
 		Sim:   processSimGuest,
 	})
 	RegisterRuntime("xen", RuntimeAdapter{
-		About:    "xen",
-		NeedsXen: true,
+		About:  "xen",
+		Doctor: func(ctx context.Context, d *Dom0) []doctor.Finding { return xenBuild{d}.xenDoctor(ctx) },
 		New: func(d *Dom0) vmctl.Runtime {
 			xr := xen.New(nil, nil, d.Log)
 			xr.XL = d.Spec.Xen.XL

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -22,9 +23,11 @@ type RuntimeAdapter struct {
 	// About is how the spec's error lists it: "process (the simulated
 	// lab's guests)".
 	About string
-	// NeedsXen: the guests run under Xen, so doctor's Xen and toolchain
-	// findings count (otherwise they are reported as not needed).
-	NeedsXen bool
+	// Doctor, when set, is the runtime's own dom0 checks for doctor (xen:
+	// the hypervisor and the unikernel toolchain), with their meanings.
+	// They count when the lab uses this runtime; otherwise doctor reports
+	// a failure as not needed.
+	Doctor func(ctx context.Context, d *Dom0) []doctor.Finding
 	// New makes the runtime for one opened lab.
 	New func(d *Dom0) vmctl.Runtime
 	// Kernel, when set, is what the guests boot instead of the kernel the

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"github.com/labctl/labctl/doctor"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,4 +172,49 @@ func (d xenBuild) xenPlans(want []GuestRecord) ([]xen.Plan, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// xenMeaning is what a failed check of the xen runtime's preflight means
+// for the lab, keyed by its check id.
+var xenMeaning = map[string]string{
+	"xen":         "dom0 is not running under the Xen hypervisor (or xl cannot talk to it): no guest can be created",
+	"xen-version": "Mirage >= 3.9 guests boot PVH only, which older Xen cannot start",
+	"hvm":         "Xen sees no VT-x/AMD-V (nested virtualisation is off in VirtualBox): PVH guests cannot start",
+	"mirage":      "the unikernel cannot be configured and built in dom0",
+	"opam":        "the OCaml toolchain that builds the unikernel cannot be installed or used",
+	"ocaml":       "the unikernel's OCaml toolchain is missing or unsupported by ocaml-solo5",
+}
+
+// xenDoctor is the xen runtime's own dom0 checks for doctor: its
+// preflight, each failure with what it means for the lab.
+func (d xenBuild) xenDoctor(ctx context.Context) []doctor.Finding {
+	var out []doctor.Finding
+	for _, x := range d.xenPreflight(ctx) {
+		f := doctor.Finding{Check: x.Check, Status: doctor.Status(x.Status), Detail: x.Detail, Fix: x.Fix}
+		if f.Status != doctor.StatusOK {
+			f.Meaning = xenMeaning[x.Check]
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// xenPreflight asks xl and the toolchain, as deploy's xen step does.
+func (d xenBuild) xenPreflight(ctx context.Context) []xen.Finding {
+	opt := d.xenPreflightOptions()
+	var fs []xen.Finding
+	if xr, err := d.xenRuntime(); err == nil {
+		fs = xr.Preflight(ctx, opt)
+	} else {
+		opt.XL = d.Spec.Xen.XL
+		fs = xen.Preflight(ctx, xen.LocalRunner{}, opt)
+	}
+	var out []xen.Finding
+	for _, f := range fs {
+		if d.Spec.Xen.Kernel != "" && xen.IsBuildCheck(f.Check) {
+			continue // the unikernel is built elsewhere: no toolchain needed here
+		}
+		out = append(out, f)
+	}
+	return out
 }
