@@ -57,7 +57,7 @@ type DeployInput struct {
 	Kernel   string `json:"kernel,omitempty"`
 }
 
-func (d guestSteps) guestsDir() string { return filepath.Join(d.StateDir, "guests") }
+func (d guestSteps) guestsDir() string { return LayoutOf(d.StateDir).Guests() }
 
 // withKernel sets the kernel the spec's runtime boots: the unikernel for
 // xen (built in dom0, or xen.kernel); for process, what the host sent.
@@ -133,7 +133,7 @@ func (u unknownRuntime) State(context.Context, vmctl.GuestSpec) (vmctl.GuestStat
 
 // ReadGuests lists the deployed guests' records, by index.
 func ReadGuests(stateDir string) ([]GuestRecord, error) {
-	ents, err := os.ReadDir(filepath.Join(stateDir, "guests"))
+	ents, err := os.ReadDir(LayoutOf(stateDir).Guests())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -142,7 +142,7 @@ func ReadGuests(stateDir string) ([]GuestRecord, error) {
 	}
 	var out []GuestRecord
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(stateDir, "guests", e.Name(), "guest.json"))
+		b, err := os.ReadFile(LayoutOf(stateDir).GuestFile(e.Name(), "guest.json"))
 		if err != nil {
 			continue // being created or removed
 		}

@@ -55,12 +55,7 @@ const DefaultReaderWait = 30 * time.Second
 func CheckStateRoot(root string) error { return netsetup.CheckConfPath(root) }
 
 // StateDir is the lab's state directory under root.
-func StateDir(root, lab string) string {
-	if root == "" {
-		root = DefaultStateRoot
-	}
-	return filepath.Join(root, lab)
-}
+func StateDir(root, lab string) string { return Layout{Root: root, Lab: lab}.Dir() }
 
 // EnsureStateDir creates the lab's state directory. It is 0711: others
 // may traverse it to reach the dnsmasq/ subdirectory that dnsmasq (running

@@ -28,7 +28,7 @@ func UsersDir(stateRoot string, spec Spec, create bool) (users.Dir, error) {
 
 // UsersImagePath is where the lab's users image is built.
 func UsersImagePath(stateRoot, lab string) string {
-	return filepath.Join(StateDir(stateRoot, lab), "images", "users.img")
+	return Layout{Root: stateRoot, Lab: lab}.UsersImage()
 }
 
 // SeedDemo gives a lab without users the article's demo user, saying

@@ -44,7 +44,7 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 			if ts.remote() {
 				return remoteOps{a}.remoteConsole(cmd, spec, ts, args[0])
 			}
-			dir := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "guests", args[0])
+			dir := provision.Layout{Root: a.stateRoot, Lab: spec.Lab}.Guest(args[0])
 			g, err := provision.ReadGuests(provision.StateDir(a.stateRoot, spec.Lab))
 			if err != nil {
 				return &exitError{exitFail, err}
@@ -91,7 +91,7 @@ func (a remoteOps) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts tar
 		return &exitError{exitUsage, err}
 	}
 	defer tr.Close()
-	dir := path.Join(provision.StateDir(a.remote.dom0State, spec.Lab), "guests", name)
+	dir := provision.Layout{Root: a.remote.dom0State, Lab: spec.Lab}.Guest(name)
 	var rec bytes.Buffer
 	if err := tr.Run(cmd.Context(), []string{"cat", path.Join(dir, "guest.json")}, nil, &rec, io.Discard); err != nil {
 		return &exitError{exitFail, fmt.Errorf("no guest %s deployed in lab %s on dom0: %w", name, spec.Lab, err)}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -206,7 +205,7 @@ follow: on every labctl command -f is --file, the lab spec.`,
 			if err := validGuestName(args[0]); err != nil {
 				return &exitError{exitUsage, err}
 			}
-			p := filepath.Join(provision.StateDir(a.stateRoot, spec.Lab), "guests", args[0], "console.log")
+			p := provision.Layout{Root: a.stateRoot, Lab: spec.Lab}.GuestFile(args[0], "console.log")
 			f, err := os.Open(p)
 			if err != nil {
 				return &exitError{exitFail, fmt.Errorf("no console log for guest %s in lab %s: %w", args[0], spec.Lab, err)}

@@ -182,30 +182,18 @@ func checkRemotePath(p string) error {
 	return nil
 }
 
-// prepareScript creates dom0's state root (0711: dnsmasq, as nobody,
-// traverses it to its files), labctl's bin directory and the lab's
-// images directory (0700: the users image holds password hashes), and
-// prints the machine type.
-const prepareScript = `set -e
-root=$1 lab=$2
-if [ ! -d "$root" ]; then mkdir -p -- "$root"; chmod 0711 -- "$root"; fi
-mkdir -p -- "$root/bin"; chmod 0700 -- "$root/bin"
-if [ ! -d "$root/$lab" ]; then mkdir -p -- "$root/$lab"; chmod 0711 -- "$root/$lab"; fi
-mkdir -p -- "$root/$lab/images"; chmod 0700 -- "$root/$lab/images"
-uname -m
-`
-
 // installAgent puts the local labctl at <root>/bin/labctl on dom0 unless
 // dom0's copy has the same checksum, and returns its path there.
 func (c *dom0Conn) installAgent(ctx context.Context, local, lab string) (string, error) {
 	var out bytes.Buffer
-	if err := c.t.Run(ctx, []string{"sh", "-c", prepareScript, "labctl-prepare", c.stateRoot, lab}, nil, &out, nil); err != nil {
+	layout := provision.Layout{Root: c.stateRoot, Lab: lab}
+	if err := c.t.Run(ctx, layout.Prepare(), nil, &out, nil); err != nil {
 		return "", fmt.Errorf("preparing %s on dom0 (%s): %w", c.stateRoot, c.t, err)
 	}
 	if arch := strings.TrimSpace(out.String()); arch != "x86_64" {
 		return "", fmt.Errorf("dom0 (%s) is %q, but labctl's agent is linux/amd64 (x86_64)", c.t, arch)
 	}
-	exe := path.Join(c.stateRoot, "bin", "labctl")
+	exe := layout.Agent()
 	uploaded, err := sshx.PutIfChanged(ctx, c.t, local, exe, 0o755)
 	if err != nil {
 		return "", fmt.Errorf("putting labctl on dom0: %w", err)

@@ -1,0 +1,63 @@
+package provision
+
+import "path/filepath"
+
+// Layout is where labctl keeps a lab's state under a state root: the one
+// definition the host, dom0's agent and the remote prepare script share
+// (issue 11: the layout was rebuilt in cmd, provision and a shell script).
+//
+//	<root>/bin/labctl                      the agent put on a remote dom0 (0700 dir)
+//	<root>/<lab>/                          the lab (0711: dnsmasq, as nobody, reaches dnsmasq/)
+//	<root>/<lab>/images/users.img          the users image (0700 dir: password hashes)
+//	<root>/<lab>/guests/<name>/guest.json  a guest's record, beside its console.log
+type Layout struct {
+	Root string // DefaultStateRoot when empty
+	Lab  string
+}
+
+// LayoutOf is the layout a lab's state directory belongs to.
+func LayoutOf(labDir string) Layout {
+	return Layout{Root: filepath.Dir(labDir), Lab: filepath.Base(labDir)}
+}
+
+func (l Layout) root() string {
+	if l.Root == "" {
+		return DefaultStateRoot
+	}
+	return l.Root
+}
+
+// Dir is the lab's state directory.
+func (l Layout) Dir() string { return filepath.Join(l.root(), l.Lab) }
+
+// Agent is where labctl is put on a remote dom0.
+func (l Layout) Agent() string { return filepath.Join(l.root(), "bin", "labctl") }
+
+// UsersImage is the lab's users image.
+func (l Layout) UsersImage() string { return filepath.Join(l.Dir(), "images", "users.img") }
+
+// Guests holds one directory per deployed guest.
+func (l Layout) Guests() string { return filepath.Join(l.Dir(), "guests") }
+
+// Guest is one guest's directory.
+func (l Layout) Guest(name string) string { return filepath.Join(l.Guests(), name) }
+
+// GuestFile is a file of a guest's: "guest.json", "console.log".
+func (l Layout) GuestFile(name, file string) string { return filepath.Join(l.Guest(name), file) }
+
+// Prepare is the command that makes this layout's directories on a remote
+// dom0 before the agent is put there, printing the machine type: the
+// state root (0711), bin/ (0700), the lab (0711) and its images/ (0700).
+// Existing directories keep their modes; the layout test runs it.
+func (l Layout) Prepare() []string {
+	return []string{"sh", "-c", prepareScript, "labctl-prepare", l.root(), l.Lab}
+}
+
+const prepareScript = `set -e
+root=$1 lab=$2
+if [ ! -d "$root" ]; then mkdir -p -- "$root"; chmod 0711 -- "$root"; fi
+mkdir -p -- "$root/bin"; chmod 0700 -- "$root/bin"
+if [ ! -d "$root/$lab" ]; then mkdir -p -- "$root/$lab"; chmod 0711 -- "$root/$lab"; fi
+mkdir -p -- "$root/$lab/images"; chmod 0700 -- "$root/$lab/images"
+uname -m
+`
