@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -268,7 +267,7 @@ func newCheckCmd(a *app) *cobra.Command {
 				if len(st.Guests) == 0 {
 					return nil, &exitError{exitFail, fmt.Errorf("lab %s has no guests: run %s", spec.Lab, a.hint(cmd, spec.Lab, "deploy"))}
 				}
-				running, missing := splitDeclared(spec, st.Guests)
+				running, missing := provision.SplitDeclared(spec, st.Guests)
 				reports, err := checker{a}.check(cmd.Context(), spec, running, user, password)
 				if err != nil {
 					return nil, err
@@ -317,80 +316,18 @@ func writeJUnit(path, lab string, reports []check.Report, abort error) error {
 	return nil
 }
 
+// check probes the guests with the whole contract (only the refusals
+// when no password is known: users are stored hashed).
 func (a checker) check(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, user, password string) ([]check.Report, error) {
 	cases := check.ProbeCases(user, password)
 	if password == "" {
-		// No password known (users are stored hashed): only the cases a
-		// wrong or missing credential must fail are checked.
-		cases = refusalCases(user)
+		cases = check.RefusalCases(user)
 	}
 	return a.checkCases(ctx, spec, guests, cases)
 }
 
-// checkCases probes the guests with cases, checkGuestsParallel guests at
-// a time (each with check.DefaultParallel cases in flight), logging each
-// guest as it completes: 250 replicas one after another took minutes in
-// silence.
 func (a checker) checkCases(ctx context.Context, spec provision.Spec, guests []provision.GuestStatus, cases []check.Case) ([]check.Report, error) {
-	names := make([]string, len(guests))
-	urls := make([]string, len(guests))
-	for i, g := range guests {
-		names[i], urls[i] = g.Name, g.URL
-	}
-	n := 0
-	return check.RunAll(ctx, names, urls, cases, check.Options{Dial: a.hostDial(spec)}, checkGuestsParallel, func(r check.Report) {
-		n++
-		a.log.Info("checked", "guest", r.Guest, "passed", r.Passed, "failed", r.Failed, "ms", fmt.Sprintf("%.0f", r.DurationMS), "done", fmt.Sprintf("%d/%d", n, len(guests)))
-	})
-}
-
-// checkGuestsParallel bounds the guests probed at once: each guest
-// bounds its own PBKDF2 work, so the checker's load on dom0 is what is
-// kept small.
-const checkGuestsParallel = 4
-
-// splitDeclared sorts the spec's declared guests (<name>-1 … <name>-N)
-// into those running, to probe, and a failed report for each one absent
-// or not running: a guest the spec declares and nobody serves is a
-// failure, not a smaller green run. Running guests the spec no longer
-// declares are still probed (they answer on the lab's bridge).
-func splitDeclared(spec provision.Spec, guests []provision.GuestStatus) ([]provision.GuestStatus, []check.Report) {
-	byName := make(map[string]provision.GuestStatus, len(guests))
-	for _, g := range guests {
-		byName[g.Name] = g
-	}
-	declared := make(map[string]bool, spec.Guests.Replicas)
-	var running []provision.GuestStatus
-	var missing []check.Report
-	for i := 1; i <= spec.Guests.Replicas; i++ {
-		name := fmt.Sprintf("%s-%d", spec.Guests.Name, i)
-		declared[name] = true
-		g, ok := byName[name]
-		if ok && g.State == "running" {
-			running = append(running, g)
-			continue
-		}
-		got := "absent"
-		if ok {
-			got = g.State
-			if got == "" {
-				got = "unknown"
-			}
-		}
-		missing = append(missing, check.Report{
-			Guest: name, URL: g.URL, Failed: 1,
-			Results: []check.Result{{
-				Name: "running", Request: "status", Expected: "running", Got: got,
-				Error: fmt.Sprintf("guest %s is declared by the spec but %s", name, got),
-			}},
-		})
-	}
-	for _, g := range guests {
-		if !declared[g.Name] && g.State == "running" {
-			running = append(running, g)
-		}
-	}
-	return running, missing
+	return provision.CheckGuests(ctx, guests, cases, a.hostDial(spec), a.log)
 }
 
 func (a checker) printCheck(w io.Writer, lab string, reports []check.Report) error {
@@ -433,17 +370,4 @@ func errSuffix(e string) string {
 		return ""
 	}
 	return " (" + e + ")"
-}
-
-// refusalCases are the probe cases that need no valid password: each
-// must be refused. The password sent is one no user can have (the guest
-// refuses an empty one before looking it up, so it is not empty).
-func refusalCases(user string) []check.Case {
-	var out []check.Case
-	for _, c := range check.ProbeCases(user, "labctl-no-such-password") {
-		if c.WantStatus != http.StatusOK {
-			out = append(out, c)
-		}
-	}
-	return out
 }

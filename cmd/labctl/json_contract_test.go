@@ -237,7 +237,7 @@ func TestJSONDocumentsOffline(t *testing.T) {
 	t.Parallel()
 	var spec provision.Spec
 	spec.Lab, spec.Guests.Name, spec.Guests.Replicas = "mirage", "auth", 2
-	_, missing := splitDeclared(spec, []provision.GuestStatus{{Name: "auth-1", State: "running"}})
+	_, missing := provision.SplitDeclared(spec, []provision.GuestStatus{{Name: "auth-1", State: "running"}})
 	a := &app{target: targetSim, jsonOut: true}
 	teardown := normalize(provision.Result{Schema: provision.SchemaVersion, Command: "teardown", Lab: "mirage", Target: "sim", OK: true,
 		Steps: []provision.StepResult{{Step: "undo:dir", Status: "changed", Detail: "dir /x"}}})

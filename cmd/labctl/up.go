@@ -116,7 +116,7 @@ func upCases(user, password string) []check.Case {
 	if password == "" {
 		// No password known: two refusals instead (see upCredentials).
 		want = map[string]bool{"wrong-password": true, "unknown-user": true}
-		all = refusalCases(user)
+		all = check.RefusalCases(user)
 	}
 	var out []check.Case
 	for _, c := range all {

@@ -15,7 +15,7 @@ import (
 // only what must be refused, so a healthy lab passes.
 func TestRefusalCasesNeedNoPassword(t *testing.T) {
 	t.Parallel()
-	cs := refusalCases("alice")
+	cs := check.RefusalCases("alice")
 	if len(cs) < 5 {
 		t.Fatalf("%d refusal cases, want the probe's refusals", len(cs))
 	}

@@ -450,3 +450,16 @@ func redact(target string) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// RefusalCases are the probe cases that need no valid password: each
+// must be refused. The password sent is one no user can have (the guest
+// refuses an empty one before looking it up, so it is not empty).
+func RefusalCases(user string) []Case {
+	var out []Case
+	for _, c := range ProbeCases(user, "labctl-no-such-password") {
+		if c.WantStatus != http.StatusOK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
