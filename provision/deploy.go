@@ -133,7 +133,8 @@ func (u unknownRuntime) State(context.Context, vmctl.GuestSpec) (vmctl.GuestStat
 
 // ReadGuests lists the deployed guests' records, by index.
 func ReadGuests(stateDir string) ([]GuestRecord, error) {
-	ents, err := os.ReadDir(LayoutOf(stateDir).Guests())
+	layout := LayoutOf(stateDir)
+	ents, err := os.ReadDir(layout.Guests())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -142,7 +143,7 @@ func ReadGuests(stateDir string) ([]GuestRecord, error) {
 	}
 	var out []GuestRecord
 	for _, e := range ents {
-		b, err := os.ReadFile(LayoutOf(stateDir).GuestFile(e.Name(), "guest.json"))
+		b, err := os.ReadFile(layout.GuestFile(e.Name(), "guest.json"))
 		if err != nil {
 			continue // being created or removed
 		}
@@ -563,11 +564,11 @@ func (d guestSteps) waitHealthy(ctx context.Context, g GuestRecord, limit time.D
 			if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
 				return nil, fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
 			}
-			if !found && stateFull(filepath.Dir(d.Dnsmasq().LeasePath())) {
+			if dir := d.DnsmasqDir(); !found && stateFull(dir) {
 				// dnsmasq gave the lease but cannot write its leases
 				// file; waiting or booting again changes nothing.
 				return nil, fmt.Errorf("guest %s: no lease for %s recorded: %s has no space left, so dnsmasq cannot write its leases: %w",
-					g.Name, g.MAC, filepath.Dir(d.Dnsmasq().LeasePath()), syscall.ENOSPC)
+					g.Name, g.MAC, dir, syscall.ENOSPC)
 			}
 		}
 		if time.Now().After(deadline) {

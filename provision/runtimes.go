@@ -82,7 +82,7 @@ func RegisterRuntime(name string, a RuntimeAdapter) {
 	if a.New == nil {
 		panic(fmt.Sprintf("provision: runtime %q has no New", name))
 	}
-	if a.Plan != nil && (a.PlanKey == "" || resultKeys()[a.PlanKey]) {
+	if a.Plan != nil && (a.PlanKey == "" || slices.Contains(tagKeys(reflect.TypeFor[Result](), "json"), a.PlanKey)) {
 		panic(fmt.Sprintf("provision: runtime %q: plan key %q is empty or a result field's", name, a.PlanKey))
 	}
 	runtimeAdapters[name] = a
@@ -136,16 +136,4 @@ func PrintRuntimePlans(w io.Writer, r Result) error {
 		}
 	}
 	return nil
-}
-
-// resultKeys are the JSON keys of Result's own fields, which a runtime's
-// plan key must not shadow.
-func resultKeys() map[string]bool {
-	keys := map[string]bool{}
-	for f := range reflect.TypeFor[Result]().Fields() {
-		if k, _, _ := strings.Cut(f.Tag.Get("json"), ","); k != "" && k != "-" {
-			keys[k] = true
-		}
-	}
-	return keys
 }

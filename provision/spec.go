@@ -204,9 +204,15 @@ func sectionKeys(goType string) []string {
 	if !ok {
 		return nil
 	}
+	return tagKeys(t, "yaml")
+}
+
+// tagKeys lists the keys the struct type t's fields have under tag
+// ("yaml", "json"), leaving out untagged and "-" fields.
+func tagKeys(t reflect.Type, tag string) []string {
 	var keys []string
 	for f := range t.Fields() {
-		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" {
+		if k, _, _ := strings.Cut(f.Tag.Get(tag), ","); k != "" && k != "-" {
 			keys = append(keys, k)
 		}
 	}

@@ -23,10 +23,7 @@ type Prefix struct {
 
 // PrefixOf reads s; an invalid s gives a Prefix that Validate refuses.
 func PrefixOf(s string) Prefix {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		p = netip.Prefix{}
-	}
+	p, _ := netip.ParsePrefix(s) // the zero Prefix on error
 	return Prefix{text: s, p: p}
 }
 
@@ -51,10 +48,7 @@ type Addr struct {
 
 // AddrOf reads s; an invalid s gives an Addr that Validate refuses.
 func AddrOf(s string) Addr {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		a = netip.Addr{}
-	}
+	a, _ := netip.ParseAddr(s) // the zero Addr on error
 	return Addr{text: s, a: a}
 }
 
