@@ -48,11 +48,20 @@ func ProbeFromHost(ctx context.Context, dial check.DialFunc, gs []GuestStatus, p
 // and on a loaded machine one failed ARP resolution alone costs 3 s
 // ("no route to host"), which a shorter budget would report as final.
 func probeOneFromHost(ctx context.Context, dial check.DialFunc, g *GuestStatus, port int) error {
-	host := net.JoinHostPort(g.IP, strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
+	retry := time.Duration(0)
+	if g.Healthy {
+		retry = 10 * time.Second
+	}
+	return probeFromHost(ctx, dial, net.JoinHostPort(g.IP, strconv.Itoa(port)), time.Second, retry)
+}
+
+// probeFromHost asks the guest at hostport the health request, each try
+// bounded by attempt, trying again for up to retryFor.
+func probeFromHost(ctx context.Context, dial check.DialFunc, hostport string, attempt, retryFor time.Duration) error {
+	deadline := time.Now().Add(retryFor)
 	for {
-		err := check.Health(ctx, dial, host, time.Second)
-		if err == nil || time.Now().After(deadline) || !g.Healthy {
+		err := check.Health(ctx, dial, hostport, attempt)
+		if err == nil || !time.Now().Before(deadline) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(20 * time.Millisecond)

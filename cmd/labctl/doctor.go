@@ -4,25 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"
-	"github.com/labctl/labctl/vmctl/vbox"
 	"github.com/spf13/cobra"
 )
-
-// hostOnlyAdapter is the VM's host-only NIC (the Vagrantfile's adapter 2).
-const hostOnlyAdapter = 2
 
 // doctorReport is `labctl doctor --json`.
 type doctorReport struct {
@@ -75,65 +67,15 @@ when any finding fails. Every check: docs/doctor.md.`,
 // doctor runs the three layers. A layer that cannot be reached becomes a
 // failed finding; doctor itself only errs on bad input.
 func (a diagnosis) doctor(ctx context.Context, cmd *cobra.Command, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
-	complete := a.fixCompleter(cmd, spec)
-	host := a.hostFindings(ctx, spec, ts, vm)
-	var out []doctor.Finding
-	out = append(out, host...)
+	host := doctor.CheckHostLayer(ctx, hostLayer(spec, ts, vm, a.log))
 	if ts.kind == targetVagrant {
 		// What vagrant up will install, checked without the VM.
-		out = append(out, doctor.VMPlanDir(ts.dir, os.LookupEnv)...)
+		host = append(host, doctor.VMPlanDir(ts.dir, os.LookupEnv)...)
 	}
-
 	res, remote, err := a.doctorOnDom0(ctx, spec)
-	if err != nil {
-		out = append(out, doctor.Finding{Layer: doctor.LayerDom0, Check: "agent", Status: doctor.StatusFail,
-			Detail:  err.Error(),
-			Meaning: "labctl could not run its agent on dom0: dom0's and the guests' checks were not made",
-			Fix:     reachFix(spec, ts)})
-		return completeAll(out, complete)
-	}
-	if len(remote) == 0 && res.Error != "" {
-		out = append(out, doctor.Finding{Layer: doctor.LayerDom0, Check: "agent", Status: doctor.StatusFail,
-			Detail: res.Error, Meaning: "the agent on dom0 ran but made no checks"})
-	}
-	var guestFs []doctor.Finding
-	for _, f := range remote {
-		if f.Layer == doctor.LayerGuest {
-			guestFs = append(guestFs, f)
-		} else {
-			out = append(out, f)
-		}
-	}
-	// Each guest: dom0's findings, then the path verdict from both probes.
-	dial := a.hostDial(spec)
-	for _, g := range res.Guests {
-		var dom0Probe doctor.ProbeResult
-		for _, f := range guestFs {
-			if f.Subject != g.Name {
-				continue
-			}
-			out = append(out, f)
-			if f.Check == doctor.CheckProbeDom0 {
-				dom0Probe = doctor.ProbeResult{From: doctor.LayerDom0, Ran: f.Status != doctor.StatusWarn,
-					OK: f.Status == doctor.StatusOK && g.Healthy, Detail: f.Detail}
-			}
-		}
-		hp := probeFromHostOnce(ctx, dial, g, spec.Guests.Port)
-		bf := doctor.BlameProbes(doctor.GuestProbes{Guest: g.Name, Dom0: dom0Probe, Host: hp}, vm, hostOnlyAdapter)
-		a.adaptBlame(&bf, spec, ts, dom0Probe, hp, host)
-		out = append(out, bf)
-	}
-	// Guest findings of guests the result did not list (a torn record).
-	for _, f := range guestFs {
-		listed := false
-		for _, g := range res.Guests {
-			listed = listed || g.Name == f.Subject
-		}
-		if !listed {
-			out = append(out, f)
-		}
-	}
-	return completeAll(out, complete)
+	fs := provision.Diagnose(ctx, provision.Diagnosis{Spec: spec, Host: host, Dom0: res, Remote: remote, AgentErr: err,
+		ReachFix: reachFix(spec, ts), Dial: a.hostDial(spec), VM: vm, Sim: ts.kind == targetSim})
+	return completeAll(fs, a.fixCompleter(cmd, spec))
 }
 
 // doctorOnDom0 runs the agent's doctor verb on the target.
@@ -151,73 +93,25 @@ func (a diagnosis) doctorOnDom0(ctx context.Context, spec provision.Spec) (provi
 	return provision.CallDoctor(ctx, c.t, c.exe, req)
 }
 
-// probeFromHostOnce makes the host-side probe: the contract's answer to
-// no credentials, like deploy's probe.
-func probeFromHostOnce(ctx context.Context, dial check.DialFunc, g provision.GuestStatus, port int) doctor.ProbeResult {
-	target := net.JoinHostPort(g.IP, strconv.Itoa(port))
-	p := doctor.ProbeResult{From: doctor.LayerHost, Target: target, Ran: true}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := check.Health(ctx, dial, target, 2*time.Second); err != nil {
-		p.Detail = err.Error()
-	} else {
-		p.OK, p.Detail = true, check.HealthOK
-	}
-	return p
-}
-
-// adaptBlame rewrites BlameProbes' VirtualBox-specific fixes where the
-// lab has no VirtualBox: in the sim the host-only adapter is the veth
-// vboxnet4 ═ eth1, and a runtime without an interactive console (the
-// process runtime) has no xl console to look at.
-func (a diagnosis) adaptBlame(f *doctor.Finding, spec provision.Spec, ts targetSpec, d, h doctor.ProbeResult, host []doctor.Finding) {
-	if f.Status != doctor.StatusFail {
-		return
-	}
-	switch {
-	case d.OK && !h.OK && ts.kind == targetSim:
-		f.Meaning = "dom0 reaches the guest, so the guest, " + spec.Network.Bridge + " and dnsmasq work; the host does not, so the VirtualBox layer drops it — " +
-			"simulated here by the veth " + vmctl.SimHostIf + " ═ " + spec.Network.Uplink + ": the host's end is down, or dom0's end is not a port of " + spec.Network.Bridge
-		f.Fix = provision.FixProvision
-		for _, hf := range host {
-			if hf.Status == doctor.StatusFail && hf.Fix != "" {
-				f.Fix = hf.Fix // the host's end is what is broken
-				break
-			}
-		}
-	case !d.OK && !h.OK && provision.ConsoleCommand(spec, spec.Guests.Runtime, "x") == nil:
-		// BlameProbes says to look at the console; a runtime without an
-		// interactive one is redeployed instead.
-		f.Fix = provision.FixDeploy
-	}
-}
-
-// hostFindings is the host layer: VirtualBox's checks where VirtualBox
-// is (or must be); the simulated host-only link for the sim; otherwise
-// one finding saying what was not checked.
-func (a diagnosis) hostFindings(ctx context.Context, spec provision.Spec, ts targetSpec, vm string) []doctor.Finding {
-	if ts.kind == targetSim {
+// hostLayer says which host checks apply to the target: the sim's veth,
+// VirtualBox where the target is a Vagrant VM, none where labctl runs on
+// dom0, VirtualBox if installed for any other.
+func hostLayer(spec provision.Spec, ts targetSpec, vm string, log *slog.Logger) doctor.HostLayer {
+	l := doctor.HostLayer{Log: log,
+		VBox: doctor.HostConfig{VM: vm, Subnet: spec.Subnet(), HostAddr: spec.HostAddr().Addr(),
+			Dom0Addr: spec.BridgeAddr().Addr(), Adapter: doctor.HostOnlyAdapter}}
+	switch ts.kind {
+	case targetSim:
 		host, dom0, _ := vmctl.SimNames(spec.Lab)
-		return doctor.CheckSimHost(doctor.SimHostConfig{HostNS: host, Dom0NS: dom0, HostIf: vmctl.SimHostIf,
-			Uplink: spec.Network.Uplink, HostAddr: spec.HostAddr(), Dom0Addr: spec.BridgeAddr().Addr(), Subnet: spec.Subnet()})
+		l.Kind = doctor.HostSim
+		l.Sim = doctor.SimHostConfig{HostNS: host, Dom0NS: dom0, HostIf: vmctl.SimHostIf,
+			Uplink: spec.Network.Uplink, HostAddr: spec.HostAddr(), Dom0Addr: spec.BridgeAddr().Addr(), Subnet: spec.Subnet()}
+	case targetVagrant:
+		l.Kind = doctor.HostVirtualBox
+	case targetLocal:
+		l.Kind = doctor.HostLocal
 	}
-	_, vboxErr := exec.LookPath("VBoxManage")
-	if ts.kind == targetVagrant || vboxErr == nil {
-		cfg := doctor.HostConfig{VM: vm, Subnet: spec.Subnet(), HostAddr: spec.HostAddr().Addr(),
-			Dom0Addr: spec.BridgeAddr().Addr(), Adapter: hostOnlyAdapter}
-		fs, err := doctor.CheckHost(ctx, doctor.HostDeps{VBox: vbox.New(vbox.ExecRunner{}, "", a.log), Net: doctor.SystemNet{}, Log: a.log}, cfg)
-		if err != nil {
-			return []doctor.Finding{{Layer: doctor.LayerHost, Check: "host", Status: doctor.StatusFail, Detail: err.Error()}}
-		}
-		return fs
-	}
-	if ts.kind == targetLocal {
-		return []doctor.Finding{{Layer: doctor.LayerHost, Check: "virtualbox", Status: doctor.StatusOK,
-			Detail: "--target local: labctl runs on dom0 itself; the host layer is checked from the host (labctl doctor --target vagrant or ssh://…)"}}
-	}
-	return []doctor.Finding{{Layer: doctor.LayerHost, Check: "virtualbox", Status: doctor.StatusWarn,
-		Detail:  "VBoxManage is not on this machine's PATH: the VirtualBox layer was not checked",
-		Meaning: "if dom0 is a VirtualBox VM, its host-only adapter, promiscuous policy, nested VT-x and VirtualBox's DHCP server are unchecked; run labctl doctor on the machine that runs VirtualBox"}}
+	return l
 }
 
 // reachFix is what to do when dom0's agent cannot be reached.
