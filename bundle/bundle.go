@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -63,16 +65,19 @@ type Input struct {
 // to it. Nothing else of the state directory is read: users/ (password
 // hashes), images/ (the users image) and ssh/ (keys) are never opened.
 var StateFiles = []string{
-	"journal.jsonl",
-	"spec.yaml",
-	"dnsmasq/dnsmasq.conf",
-	"dnsmasq/dhcp-hosts",
-	"dnsmasq/dnsmasq.leases",
-	"dnsmasq/dnsmasq.log",
+	statedir.JournalFile,
+	statedir.SpecFile,
+	dnsmasqFiles.ConfPath(),
+	dnsmasqFiles.HostsPath(),
+	dnsmasqFiles.LeasePath(),
+	dnsmasqFiles.LogPath(),
 }
 
-// GuestFiles are each guest's files, relative to guests/<name>/.
-var GuestFiles = []string{"console.log", "guest.json"}
+// dnsmasqFiles names the lab's dnsmasq files relative to its state directory.
+var dnsmasqFiles = netsetup.DnsmasqConfig{Dir: statedir.DnsmasqDir}
+
+// GuestFiles are each guest's files, in its directory (statedir.Layout.Guest).
+var GuestFiles = []string{statedir.ConsoleLog, statedir.GuestRecord}
 
 // NetCommands run in every place; the file name is the key.
 var NetCommands = []struct {
@@ -170,7 +175,7 @@ func (c *collector) collectGuests(ctx context.Context, in Input) {
 			continue
 		}
 		for _, f := range GuestFiles {
-			b, err := readFile(ctx, in.Dom0, path.Join(in.StateDir, "guests", g, f))
+			b, err := readFile(ctx, in.Dom0, statedir.Of(in.StateDir).GuestFile(g, f))
 			c.add("state/guests/"+g+"/"+f, b, err)
 		}
 	}

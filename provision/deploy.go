@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"net"
 	"net/netip"
 	"os"
@@ -19,8 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/service/check"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -57,7 +58,7 @@ type DeployInput struct {
 	Kernel   string `json:"kernel,omitempty"`
 }
 
-func (d guestSteps) guestsDir() string { return LayoutOf(d.StateDir).Guests() }
+func (d guestSteps) guestsDir() string { return statedir.Of(d.StateDir).Guests() }
 
 // withKernel sets the kernel the spec's runtime boots: the unikernel for
 // xen (built in dom0, or xen.kernel); for process, what the host sent.
@@ -133,7 +134,7 @@ func (u unknownRuntime) State(context.Context, vmctl.GuestSpec) (vmctl.GuestStat
 
 // ReadGuests lists the deployed guests' records, by index.
 func ReadGuests(stateDir string) ([]GuestRecord, error) {
-	layout := LayoutOf(stateDir)
+	layout := statedir.Of(stateDir)
 	ents, err := os.ReadDir(layout.Guests())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -143,7 +144,7 @@ func ReadGuests(stateDir string) ([]GuestRecord, error) {
 	}
 	var out []GuestRecord
 	for _, e := range ents {
-		b, err := os.ReadFile(layout.GuestFile(e.Name(), "guest.json"))
+		b, err := os.ReadFile(layout.GuestFile(e.Name(), statedir.GuestRecord))
 		if err != nil {
 			continue // being created or removed
 		}
@@ -162,7 +163,7 @@ func writeRecord(g GuestRecord) error {
 		return err
 	}
 	b, _ := json.MarshalIndent(g, "", "  ")
-	return procs.WriteFileAtomic(filepath.Join(g.StateDir, "guest.json"), append(b, '\n'), 0o600)
+	return procs.WriteFileAtomic(filepath.Join(g.StateDir, statedir.GuestRecord), append(b, '\n'), 0o600)
 }
 
 // renderPins is dnsmasq's dhcp-hostsfile: one "MAC,IP,name" per guest.
@@ -334,7 +335,7 @@ func probe(ctx context.Context, g GuestRecord, connect, timeout time.Duration) e
 // readRecord reads the guest record deploy wrote last, if any.
 func readRecord(dir string) (GuestRecord, bool) {
 	var g GuestRecord
-	b, err := os.ReadFile(filepath.Join(dir, "guest.json"))
+	b, err := os.ReadFile(filepath.Join(dir, statedir.GuestRecord))
 	if err != nil || json.Unmarshal(b, &g) != nil {
 		return GuestRecord{}, false
 	}
@@ -562,7 +563,7 @@ func (d guestSteps) waitHealthy(ctx context.Context, g GuestRecord, limit time.D
 		}
 		if n%8 == 7 {
 			if st, err := d.runtime(g).State(ctx, spec); err == nil && !st.Running {
-				return nil, fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, "console.log"))
+				return nil, fmt.Errorf("guest %s stopped while booting: see %s", g.Name, filepath.Join(g.StateDir, statedir.ConsoleLog))
 			}
 			if dir := d.DnsmasqDir(); !found && stateFull(dir) {
 				// dnsmasq gave the lease but cannot write its leases
@@ -670,7 +671,7 @@ func (d *Dom0) DestroyGuest(ctx context.Context, name string) error {
 
 // undoGuest is teardown's undo of KindGuest.
 func (d guestSteps) undoGuest(ctx context.Context, e Entry) error {
-	b, err := os.ReadFile(filepath.Join(e.Path, "guest.json"))
+	b, err := os.ReadFile(filepath.Join(e.Path, statedir.GuestRecord))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // never started, or already removed
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/service/check"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )
@@ -65,7 +66,7 @@ func (d *Dom0) Doctor(ctx context.Context, w io.Writer) Result {
 	for i, o := range (guestSteps{d}).observeGuests(ctx, gs) {
 		g := gs[i]
 		emit(doctor.CheckGuest(doctor.GuestConfig{Deploy: FixDeploy,
-			Logs: filepath.Join(guestSteps{d}.guestsDir(), "%s", "console.log") + " on dom0"}, o))
+			Logs: filepath.Join(guestSteps{d}.guestsDir(), "%s", statedir.ConsoleLog) + " on dom0"}, o))
 		r.Guests = append(r.Guests, GuestStatus{Name: g.Name, MAC: g.MAC.String(), IP: g.IP.String(), URL: g.URL(),
 			State: o.State, Healthy: o.Dom0Probe.OK})
 	}

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/labctl/labctl/internal/procs"
+	"github.com/labctl/labctl/statedir"
 )
 
 // Journal kinds. Each records, before labctl changes anything, what it is
@@ -147,7 +149,7 @@ func here() (boot, ns string) {
 }
 
 // JournalFile is the journal's name in the lab's state directory.
-const JournalFile = "journal.jsonl"
+const JournalFile = statedir.JournalFile
 
 // legacyJournalFile is the journal of labctl before the write-ahead
 // format: one JSON document, schema 1. It is read once and converted.

@@ -5,25 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )
 
-// DefaultStateRoot holds one directory per lab.
-const DefaultStateRoot = "/var/lib/labctl"
-
 // Options opens a lab's dom0 side.
 type Options struct {
 	Spec      Spec
-	StateRoot string // DefaultStateRoot when empty
+	StateRoot string // statedir.DefaultRoot when empty
 	Log       *slog.Logger
 	NoResolv  bool
 	// Enter, when set, runs f on an OS thread inside dom0's network
@@ -55,7 +53,7 @@ const DefaultReaderWait = 30 * time.Second
 func CheckStateRoot(root string) error { return netsetup.CheckConfPath(root) }
 
 // StateDir is the lab's state directory under root.
-func StateDir(root, lab string) string { return Layout{Root: root, Lab: lab}.Dir() }
+func StateDir(root, lab string) string { return statedir.Layout{Root: root, Lab: lab}.Dir() }
 
 // EnsureStateDir creates the lab's state directory. It is 0711: others
 // may traverse it to reach the dnsmasq/ subdirectory that dnsmasq (running
@@ -90,8 +88,8 @@ var stateEntries = map[string]bool{
 	OwnerMark: true, "lock": true, JournalFile: true, legacyJournalFile: true,
 	"dnsmasq": true, "guests": true, "images": true, "users": true,
 	"ssh": true, "vagrant": true, "confirm": true,
-	"spec.yaml": true, // the spec of the last provision (lab.go, result)
-	"build":     true, // the xen runtime's unikernel build (provision/xen.go)
+	statedir.SpecFile: true, // the spec of the last provision (lab.go, result)
+	"build":           true, // the xen runtime's unikernel build (provision/xen.go)
 }
 
 // RemoveState removes the lab's state directory as far as labctl made it
@@ -293,7 +291,7 @@ func (d *Dom0) Provision(ctx context.Context, plan bool, emit func(StepResult)) 
 	r.Plan = plan
 	if err == nil && !plan {
 		// What was applied, for status without -f and for the record.
-		if werr := procs.WriteFileAtomic(filepath.Join(d.StateDir, "spec.yaml"), d.Spec.YAML(), 0o600); werr != nil {
+		if werr := procs.WriteFileAtomic(statedir.Of(d.StateDir).Spec(), d.Spec.YAML(), 0o600); werr != nil {
 			r.OK, r.Error = false, werr.Error()
 		}
 	}
@@ -355,7 +353,7 @@ func (d *Dom0) applied() bool {
 	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
 		return true
 	}
-	_, err := os.Stat(filepath.Join(d.StateDir, "spec.yaml"))
+	_, err := os.Stat(statedir.Of(d.StateDir).Spec())
 	return err == nil
 }
 
@@ -364,7 +362,7 @@ func (d *Dom0) TeardownResult(ctx context.Context, emit func(StepResult)) Result
 	steps, err := d.Teardown(ctx, emit)
 	if err == nil {
 		// Nothing is applied any more.
-		if rerr := os.Remove(filepath.Join(d.StateDir, "spec.yaml")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		if rerr := os.Remove(statedir.Of(d.StateDir).Spec()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = rerr
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/labctl/labctl/service/users"
+	"github.com/labctl/labctl/statedir"
 )
 
 // The lab's users live on the machine that runs labctl, in the lab's
@@ -28,7 +29,7 @@ func UsersDir(stateRoot string, spec Spec, create bool) (users.Dir, error) {
 
 // UsersImagePath is where the lab's users image is built.
 func UsersImagePath(stateRoot, lab string) string {
-	return Layout{Root: stateRoot, Lab: lab}.UsersImage()
+	return statedir.Layout{Root: stateRoot, Lab: lab}.UsersImage()
 }
 
 // SeedDemo gives a lab without users the article's demo user, saying

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/internal/toolver"
 	"github.com/labctl/labctl/netsetup"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/vishvananda/netlink"
 )
@@ -92,7 +93,7 @@ func (d *network) entered(s Step) Step {
 // DnsmasqDir is where dnsmasq's files live. It is world-readable (0755)
 // because dnsmasq drops root for "nobody" and re-reads its hosts file
 // on SIGHUP; nothing in it is secret.
-func (d *network) DnsmasqDir() string { return filepath.Join(d.StateDir, "dnsmasq") }
+func (d *network) DnsmasqDir() string { return statedir.Of(d.StateDir).Dnsmasq() }
 
 // Dnsmasq is the dnsmasq instance the spec asks for.
 func (d *network) Dnsmasq() netsetup.DnsmasqConfig {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net"
 	"os"
@@ -15,10 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
+	"github.com/labctl/labctl/service/guest"
+	"github.com/labctl/labctl/statedir"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/labctl/labctl/service/guest"
 )
 
 // GuestMAC is a guest's MAC: Xen's OUI 00:16:3e and three bytes from the
@@ -47,7 +47,7 @@ type Process struct {
 func (*Process) Name() string { return "process" }
 
 func (p *Process) pidfile(g GuestSpec) string { return filepath.Join(g.StateDir, "guest.pid") }
-func (p *Process) console(g GuestSpec) string { return filepath.Join(g.StateDir, "console.log") }
+func (p *Process) console(g GuestSpec) string { return filepath.Join(g.StateDir, statedir.ConsoleLog) }
 func marker(g GuestSpec) string               { return "--state=" + g.StateDir }
 
 // Start creates the guest's namespace and link if missing and starts the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/spf13/cobra"
 )
@@ -44,7 +45,7 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 			if ts.remote() {
 				return remoteOps{a}.remoteConsole(cmd, spec, ts, args[0])
 			}
-			dir := provision.Layout{Root: a.stateRoot, Lab: spec.Lab}.Guest(args[0])
+			dir := statedir.Layout{Root: a.stateRoot, Lab: spec.Lab}.Guest(args[0])
 			g, err := provision.ReadGuests(provision.StateDir(a.stateRoot, spec.Lab))
 			if err != nil {
 				return &exitError{exitFail, err}
@@ -67,8 +68,8 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 				return nil
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "console of %s (%s runtime, read-only): following %s; Ctrl-C detaches\n",
-				args[0], runtime, filepath.Join(dir, "console.log"))
-			return attach.Follow(cmd.Context(), filepath.Join(dir, "console.log"), cmd.OutOrStdout(), true, 100*time.Millisecond)
+				args[0], runtime, filepath.Join(dir, statedir.ConsoleLog))
+			return attach.Follow(cmd.Context(), filepath.Join(dir, statedir.ConsoleLog), cmd.OutOrStdout(), true, 100*time.Millisecond)
 		},
 	}
 	addTargetFlags(cmd, a)
@@ -91,9 +92,9 @@ func (a remoteOps) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts tar
 		return &exitError{exitUsage, err}
 	}
 	defer tr.Close()
-	dir := provision.Layout{Root: a.remote.dom0State, Lab: spec.Lab}.Guest(name)
+	dir := statedir.Layout{Root: a.remote.dom0State, Lab: spec.Lab}.Guest(name)
 	var rec bytes.Buffer
-	if err := tr.Run(cmd.Context(), []string{"cat", path.Join(dir, "guest.json")}, nil, &rec, io.Discard); err != nil {
+	if err := tr.Run(cmd.Context(), []string{"cat", path.Join(dir, statedir.GuestRecord)}, nil, &rec, io.Discard); err != nil {
 		return &exitError{exitFail, fmt.Errorf("no guest %s deployed in lab %s on dom0: %w", name, spec.Lab, err)}
 	}
 	var g provision.GuestRecord
@@ -110,7 +111,7 @@ func (a remoteOps) remoteConsole(cmd *cobra.Command, spec provision.Spec, ts tar
 		}
 		return nil
 	}
-	log := path.Join(dir, "console.log")
+	log := path.Join(dir, statedir.ConsoleLog)
 	fmt.Fprintf(cmd.ErrOrStderr(), "console of %s (%s runtime, read-only): following %s on dom0; Ctrl-C detaches\n", name, g.Runtime, log)
 	err = tr.Run(cmd.Context(), []string{"tail", "-n", "0", "-F", log}, nil, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	if cmd.Context().Err() != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/attach"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/spf13/cobra"
 )
@@ -204,7 +205,7 @@ follow: on every labctl command -f is --file, the lab spec.`,
 			if err := validGuestName(args[0]); err != nil {
 				return &exitError{exitUsage, err}
 			}
-			p := provision.Layout{Root: a.stateRoot, Lab: spec.Lab}.GuestFile(args[0], "console.log")
+			p := statedir.Layout{Root: a.stateRoot, Lab: spec.Lab}.GuestFile(args[0], statedir.ConsoleLog)
 			f, err := os.Open(p)
 			if err != nil {
 				return &exitError{exitFail, fmt.Errorf("no console log for guest %s in lab %s: %w", args[0], spec.Lab, err)}

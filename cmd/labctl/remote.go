@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl/sshx"
 	"github.com/labctl/labctl/vmctl/vagrant"
 	"github.com/spf13/cobra"
@@ -37,7 +38,7 @@ func addRemoteFlags(cmd *cobra.Command, r *remoteFlags) {
 	f.StringVar(&r.knownHosts, "known-hosts", "", "known_hosts file dom0's host key is checked against (default: ~/.ssh/known_hosts for ssh://, <state-dir>/<lab>/vagrant/known_hosts for vagrant)")
 	f.BoolVar(&r.acceptNew, "accept-new-host-key", false, "on first contact, record dom0's host key instead of refusing (a changed key is always refused)")
 	f.StringVar(&r.agentBinary, "agent-binary", os.Getenv("LABCTL_AGENT_BINARY"), "linux/amd64 labctl to run on dom0 (default: this labctl when it is linux/amd64) ($LABCTL_AGENT_BINARY)")
-	f.StringVar(&r.dom0State, "dom0-state-dir", envOr("LABCTL_DOM0_STATE_DIR", provision.DefaultStateRoot), "state root on dom0 for remote targets; --state-dir stays this machine's ($LABCTL_DOM0_STATE_DIR)")
+	f.StringVar(&r.dom0State, "dom0-state-dir", envOr("LABCTL_DOM0_STATE_DIR", statedir.DefaultRoot), "state root on dom0 for remote targets; --state-dir stays this machine's ($LABCTL_DOM0_STATE_DIR)")
 	f.StringVar(&r.machine, "vagrant-machine", "", "vagrant target: the machine's name when the Vagrantfile defines several")
 }
 
@@ -186,7 +187,7 @@ func checkRemotePath(p string) error {
 // dom0's copy has the same checksum, and returns its path there.
 func (c *dom0Conn) installAgent(ctx context.Context, local, lab string) (string, error) {
 	var out bytes.Buffer
-	layout := provision.Layout{Root: c.stateRoot, Lab: lab}
+	layout := statedir.Layout{Root: c.stateRoot, Lab: lab}
 	if err := c.t.Run(ctx, layout.Prepare(), nil, &out, nil); err != nil {
 		return "", fmt.Errorf("preparing %s on dom0 (%s): %w", c.stateRoot, c.t, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
+	"github.com/labctl/labctl/statedir"
 	"github.com/labctl/labctl/vmctl"
 )
 
@@ -63,7 +64,7 @@ func (r *Runtime) xl() string {
 }
 
 // ConsoleLog is where a guest's console is captured (`labctl logs GUEST`).
-func ConsoleLog(g vmctl.GuestSpec) string { return filepath.Join(g.StateDir, "console.log") }
+func ConsoleLog(g vmctl.GuestSpec) string { return filepath.Join(g.StateDir, statedir.ConsoleLog) }
 
 // ConsolePIDFile holds the pid of the process writing ConsoleLog.
 func ConsolePIDFile(g vmctl.GuestSpec) string { return filepath.Join(g.StateDir, "console.pid") }

@@ -1,4 +1,4 @@
-package provision
+package statedir
 
 import (
 	"os"
@@ -47,7 +47,7 @@ func TestLayoutPrepare(t *testing.T) {
 					t.Errorf("%s: %v, %v; want a directory %v", c.dir, st.Mode(), err, c.mode)
 				}
 			}
-			if l.Dir() != StateDir(root, "mylab") || LayoutOf(l.Dir()) != l || l.GuestFile("auth-1", "guest.json") != filepath.Join(root, "mylab", "guests", "auth-1", "guest.json") {
+			if l.Dir() != filepath.Join(root, "mylab") || Of(l.Dir()) != l || l.Journal() != filepath.Join(root, "mylab", JournalFile) || l.GuestFile("auth-1", "guest.json") != filepath.Join(root, "mylab", "guests", "auth-1", "guest.json") {
 				t.Errorf("layout paths disagree: %+v", l)
 			}
 		})

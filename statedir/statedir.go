@@ -1,6 +1,25 @@
-package provision
+// Package statedir is the layout of labctl's state directory, here and on
+// dom0: one definition for the engine, cmd, the support bundle and the
+// script that prepares it on a remote dom0.
+package statedir
 
 import "path/filepath"
+
+// DefaultRoot holds one directory per lab.
+const DefaultRoot = "/var/lib/labctl"
+
+// Files of a lab's directory.
+const (
+	JournalFile = "journal.jsonl" // what labctl changed, to undo it
+	SpecFile    = "spec.yaml"     // the spec of the last provision
+	DnsmasqDir  = "dnsmasq"       // the lab's dnsmasq: config, leases, log
+)
+
+// Files of a guest's directory.
+const (
+	GuestRecord = "guest.json"  // what the runtime started (vmctl.GuestRecord)
+	ConsoleLog  = "console.log" // the guest's console
+)
 
 // Layout is where labctl keeps a lab's state under a state root: the one
 // definition the host, dom0's agent and the remote prepare script share
@@ -11,18 +30,18 @@ import "path/filepath"
 //	<root>/<lab>/images/users.img          the users image (0700 dir: password hashes)
 //	<root>/<lab>/guests/<name>/guest.json  a guest's record, beside its console.log
 type Layout struct {
-	Root string // DefaultStateRoot when empty
+	Root string // DefaultRoot when empty
 	Lab  string
 }
 
-// LayoutOf is the layout a lab's state directory belongs to.
-func LayoutOf(labDir string) Layout {
+// Of is the layout a lab's state directory belongs to.
+func Of(labDir string) Layout {
 	return Layout{Root: filepath.Dir(labDir), Lab: filepath.Base(labDir)}
 }
 
 func (l Layout) root() string {
 	if l.Root == "" {
-		return DefaultStateRoot
+		return DefaultRoot
 	}
 	return l.Root
 }
@@ -42,8 +61,17 @@ func (l Layout) Guests() string { return filepath.Join(l.Dir(), "guests") }
 // Guest is one guest's directory.
 func (l Layout) Guest(name string) string { return filepath.Join(l.Guests(), name) }
 
-// GuestFile is a file of a guest's: "guest.json", "console.log".
+// GuestFile is a file of a guest's: GuestRecord, ConsoleLog.
 func (l Layout) GuestFile(name, file string) string { return filepath.Join(l.Guest(name), file) }
+
+// Journal is the lab's journal.
+func (l Layout) Journal() string { return filepath.Join(l.Dir(), JournalFile) }
+
+// Spec is the spec of the lab's last provision.
+func (l Layout) Spec() string { return filepath.Join(l.Dir(), SpecFile) }
+
+// Dnsmasq is the lab's dnsmasq directory.
+func (l Layout) Dnsmasq() string { return filepath.Join(l.Dir(), DnsmasqDir) }
 
 // Prepare is the command that makes this layout's directories on a remote
 // dom0 before the agent is put there, printing the machine type: the
