@@ -13,8 +13,9 @@ import (
 	"github.com/labctl/labctl/service/check"
 )
 
-// healthDial sends every dial for up to the loopback server h; any other
-// address is refused, as a guest that is down would.
+// healthDial sends a dial for up to a loopback server that answers the
+// health contract; any other address is refused, as a guest that is down
+// would be.
 func healthDial(t *testing.T, up string) check.DialFunc {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(check.HealthStatus)

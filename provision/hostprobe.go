@@ -17,19 +17,7 @@ import (
 // after another, a hundred guests cost a hundred round trips in a row.
 func ProbeFromHost(ctx context.Context, dial check.DialFunc, gs []GuestStatus, port int) []string {
 	errs := make([]error, len(gs))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range gs {
-		g := &gs[i]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = probeOneFromHost(ctx, dial, g, port)
-		}()
-	}
-	wg.Wait()
+	eachBounded(len(gs), 8, func(i int) { errs[i] = probeOneFromHost(ctx, dial, &gs[i], port) })
 	var failed []string
 	for i := range gs {
 		g := &gs[i]
@@ -66,4 +54,20 @@ func probeFromHost(ctx context.Context, dial check.DialFunc, hostport string, at
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// eachBounded runs f(0) … f(n-1) side by side, at most limit at once, and
+// returns when all have.
+func eachBounded(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }

@@ -252,17 +252,9 @@ func (d *network) iptablesBackend(ctx context.Context) string {
 // remove: independent of the others), each on a thread inside dom0.
 func (d undoer) undoGuests(ctx context.Context, run []Entry) error {
 	errs := make([]error, len(run))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, e := range run {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = d.in(func() error { return guestSteps{d.Dom0}.undoGuest(ctx, e) })
-		}()
-	}
-	wg.Wait()
+	eachBounded(len(run), 8, func(i int) {
+		errs[i] = d.in(func() error { return guestSteps{d.Dom0}.undoGuest(ctx, run[i]) })
+	})
 	return errors.Join(errs...)
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 			if ts.remote() {
 				return remoteOps{a}.remoteConsole(cmd, spec, ts, args[0])
 			}
-			dir := statedir.Layout{Root: a.stateRoot, Lab: spec.Lab}.Guest(args[0])
+			log := statedir.Layout{Root: a.stateRoot, Lab: spec.Lab}.GuestFile(args[0], statedir.ConsoleLog)
 			g, err := provision.ReadGuests(provision.StateDir(a.stateRoot, spec.Lab))
 			if err != nil {
 				return &exitError{exitFail, err}
@@ -68,8 +67,8 @@ both happen on dom0 over the verified SSH connection (xl console in a pty).`,
 				return nil
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "console of %s (%s runtime, read-only): following %s; Ctrl-C detaches\n",
-				args[0], runtime, filepath.Join(dir, statedir.ConsoleLog))
-			return attach.Follow(cmd.Context(), filepath.Join(dir, statedir.ConsoleLog), cmd.OutOrStdout(), true, 100*time.Millisecond)
+				args[0], runtime, log)
+			return attach.Follow(cmd.Context(), log, cmd.OutOrStdout(), true, 100*time.Millisecond)
 		},
 	}
 	addTargetFlags(cmd, a)
