@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // labctl status/doctor --target sim --json, lab renamed to mirage).
 func simInput(t testing.TB) Input {
 	t.Helper()
-	var st provision.Result
+	var st provision.GuestsResult
 	readJSON(t, "sim-status.json", &st)
 	var dr struct {
 		Findings []doctor.Finding `json:"findings"`
@@ -148,7 +148,7 @@ func TestBuildShowsObserved(t *testing.T) {
 	// A lab that reported nothing is all unknown and red, never green.
 	gs := append([]provision.GuestStatus(nil), in.Status.Guests...)
 	gs[0].Port = ""
-	g = Build(Input{Spec: provision.Default(), Status: provision.Result{Lab: "x", Guests: gs}})
+	g = Build(Input{Spec: provision.Default(), Status: provision.GuestsResult{Result: provision.Result{Lab: "x"}, Guests: gs}})
 	for _, n := range g.Nodes {
 		if n.Kind != KindWAN && !n.Problem {
 			t.Errorf("node %s drawn healthy from no observation: %v", n.ID, n.Lines)

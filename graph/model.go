@@ -20,7 +20,7 @@ type Input struct {
 	Spec provision.Spec
 	// Status is `labctl status`: every step's observed items and the
 	// deployed guests (with their bridge ports).
-	Status provision.Result
+	Status provision.GuestsResult
 	// Findings is `labctl doctor`: the host side, dom0's services and the
 	// probes from dom0 and from the host.
 	Findings []doctor.Finding

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -54,13 +55,20 @@ var AgentVerbs = []string{"provision", "status", "teardown", "deploy", "destroy"
 
 // ServeAgent runs one verb in this process's namespace and streams
 // JSON-lines events to w: one {"type":"step"} per step as it ends, then
-// one {"type":"result"}. The returned Result is the same as the last line.
-func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer) Result {
+// one {"type":"result"}. The returned result is the same as the last
+// line, of the verb's own type (NewResult).
+func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer) Outcome {
 	enc := json.NewEncoder(w)
 	r := serve(ctx, verb, req, o, w, func(s StepResult) {
 		enc.Encode(Event{Schema: SchemaVersion, Type: "step", Step: &s})
 	})
-	enc.Encode(Event{Schema: SchemaVersion, Type: "result", Result: &r})
+	b, err := json.Marshal(r)
+	if err != nil {
+		// Nothing in a result fails to encode; should it, the caller
+		// still gets a result, and one that says why.
+		b, _ = json.Marshal(failed(verb, req.Spec.Lab, fmt.Errorf("encoding the %s result: %w", verb, err)))
+	}
+	enc.Encode(Event{Schema: SchemaVersion, Type: "result", Result: b})
 	return r
 }
 
@@ -68,41 +76,46 @@ func ServeAgent(ctx context.Context, verb string, req AgentRequest, o Options, w
 // this machine, or (with o.Enter) a namespace the steps enter. onStep
 // sees each step as it ends and each progress line as it comes, one at a
 // time.
-func ServeLocal(ctx context.Context, verb string, req AgentRequest, o Options, onStep func(StepResult)) Result {
+func ServeLocal(ctx context.Context, verb string, req AgentRequest, o Options, onStep func(StepResult)) Outcome {
 	if o.Enter != nil && verb != "provision" && verb != "teardown" {
 		// See Options.Enter: the other verbs reach guests.
-		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{},
-			Error: fmt.Sprintf("%s runs in dom0's namespace only, through the agent", verb)}
+		return failed(verb, req.Spec.Lab, fmt.Errorf("%s runs in dom0's namespace only, through the agent", verb))
 	}
 	return serve(ctx, verb, req, o, io.Discard, onStep)
 }
 
-// serve runs a verb; doctor writes its findings to w.
-func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer, onStep func(StepResult)) Result {
+// serve runs a verb; doctor writes its findings to w. The result is of
+// the verb's own type, also when the verb could not run (NewResult).
+func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.Writer, onStep func(StepResult)) Outcome {
 	var mu sync.Mutex // steps end and builds print from several goroutines
 	emit := func(s StepResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		onStep(s)
 	}
+	if !slices.Contains(AgentVerbs, verb) {
+		return failed(verb, req.Spec.Lab, fmt.Errorf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", ")))
+	}
 	if err := req.Spec.Validate(); err != nil {
-		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
+		return failed(verb, req.Spec.Lab, err)
 	}
 	o.Spec, o.StateRoot, o.NoResolv = req.Spec, req.StateRoot, req.NoResolv
 	o.ReadOnly = ReadOnlyVerb(verb, req.Plan)
 	if verb == "confirm" {
 		// No lock: the watchdog may hold it while it rolls back.
-		r := Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{}, OK: true}
 		if req.Confirm == nil {
-			r.OK, r.Error = false, "confirm: no token in the request"
-		} else if err := Confirm(req.StateRoot, req.Spec.Lab, req.Confirm.Token); err != nil {
-			r.OK, r.Error = false, err.Error()
+			return failed(verb, req.Spec.Lab, errors.New("confirm: no token in the request"))
 		}
+		if err := Confirm(req.StateRoot, req.Spec.Lab, req.Confirm.Token); err != nil {
+			return failed(verb, req.Spec.Lab, err)
+		}
+		r := NewResult(verb, req.Spec.Lab)
+		r.Head().OK = true
 		return r
 	}
 	d, done, err := Open(o)
 	if err != nil {
-		return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Error: err.Error(), Steps: []StepResult{}}
+		return failed(verb, req.Spec.Lab, err)
 	}
 	defer done()
 	// Long work (the unikernel build) streams its lines as "progress"
@@ -112,42 +125,43 @@ func serve(ctx context.Context, verb string, req AgentRequest, o Options, w io.W
 	case "provision":
 		if req.Confirm != nil && !req.Plan {
 			if _, err := armConfirm(d.StateDir, req, d.Log); err != nil {
-				return d.result("provision", nil, err)
+				return ptr(d.result("provision", nil, err))
 			}
 		}
-		return d.Provision(ctx, req.Plan, emit)
+		return ptr(d.Provision(ctx, req.Plan, emit))
 	case "status":
-		return d.Status(ctx, emit)
+		return ptr(d.Status(ctx, emit))
 	case "teardown":
-		return d.TeardownResult(ctx, emit)
+		return ptr(d.TeardownResult(ctx, emit))
 	case "deploy":
 		in := req.Deploy
 		if in.Kernel == "" {
 			k, err := GuestBinary()
 			if err != nil {
-				return d.result("deploy", nil, err)
+				return &DeployResult{Result: d.result("deploy", nil, err)}
 			}
 			in.Kernel = k
 		}
-		return d.Deploy(ctx, in, req.Plan, emit)
+		return ptr(d.Deploy(ctx, in, req.Plan, emit))
 	case "destroy":
-		return d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest))
-	case "doctor":
+		return ptr(d.result("destroy", nil, d.DestroyGuest(ctx, req.Guest)))
+	default: // "doctor"
 		// Sequential: nothing else writes to w meanwhile.
-		return d.Doctor(ctx, w)
+		return ptr(d.Doctor(ctx, w))
 	}
-	return Result{Schema: SchemaVersion, Command: verb, Lab: req.Spec.Lab, Steps: []StepResult{},
-		Error: fmt.Sprintf("unknown agent verb %q (expected one of %s)", verb, strings.Join(AgentVerbs, ", "))}
 }
 
+func ptr[T any](v T) *T { return &v }
+
 // CallAgent runs `<exe> agent <verb>` on t, feeds it req, and calls
-// onStep for each step event as it arrives. It returns the agent's result;
-// an error only when no result arrived (the agent could not run or died).
-func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, req AgentRequest, onStep func(StepResult)) (Result, error) {
+// onStep for each step event as it arrives. It returns the agent's
+// result, of the verb's own type (NewResult); an error only when no
+// result arrived (the agent could not run or died).
+func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, req AgentRequest, onStep func(StepResult)) (Outcome, error) {
 	req.Schema = SchemaVersion
 	in, err := json.Marshal(req)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
@@ -163,7 +177,7 @@ func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, 
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
-	var res *Result
+	var res Outcome
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64*1024), 8*1024*1024)
 	for sc.Scan() {
@@ -174,13 +188,16 @@ func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, 
 		if ev.Schema != SchemaVersion {
 			pr.CloseWithError(errors.New("schema mismatch"))
 			<-done
-			return Result{}, fmt.Errorf("agent on %s speaks schema %d, this labctl %d: update labctl on dom0", t, ev.Schema, SchemaVersion)
+			return nil, fmt.Errorf("agent on %s speaks schema %d, this labctl %d: update labctl on dom0", t, ev.Schema, SchemaVersion)
 		}
 		switch {
 		case ev.Type == "step" && ev.Step != nil && onStep != nil:
 			onStep(*ev.Step)
 		case ev.Type == "result" && ev.Result != nil:
-			res = ev.Result
+			r := NewResult(verb, req.Spec.Lab)
+			if err := json.Unmarshal(ev.Result, r); err == nil {
+				res = r
+			}
 		}
 	}
 	runErr := <-done
@@ -189,9 +206,38 @@ func CallAgent(ctx context.Context, t vmctl.Transport, exe string, verb string, 
 		if runErr == nil {
 			runErr = errors.New("no result")
 		}
-		return Result{}, fmt.Errorf("agent %s on %s: %w%s", verb, t, runErr, suffix(msg))
+		return nil, fmt.Errorf("agent %s on %s: %w%s", verb, t, runErr, suffix(msg))
 	}
-	return *res, nil
+	return res, nil
+}
+
+// CallAgentAs is CallAgent for a verb whose result type the caller
+// names: R is NewResult's type for verb (Result, GuestsResult or
+// DeployResult).
+func CallAgentAs[R any, PR interface {
+	*R
+	Outcome
+}](ctx context.Context, t vmctl.Transport, exe string, verb string, req AgentRequest, onStep func(StepResult)) (*R, error) {
+	o, err := CallAgent(ctx, t, exe, verb, req, onStep)
+	if err != nil {
+		return nil, err
+	}
+	return ResultAs[R, PR](o), nil
+}
+
+// ResultAs is o as the result type R. o is of that type when R is
+// NewResult's type for o's verb; otherwise (a caller's mistake) the
+// envelope is kept and the rest is left empty, rather than a panic.
+func ResultAs[R any, PR interface {
+	*R
+	Outcome
+}](o Outcome) *R {
+	if r, ok := o.(PR); ok {
+		return r
+	}
+	var r R
+	*PR(&r).Head() = *o.Head()
+	return &r
 }
 
 func suffix(msg string) string {

@@ -20,7 +20,7 @@ type Diagnosis struct {
 	Host []doctor.Finding
 	// Dom0 and Remote: the agent's doctor result and its findings (dom0's
 	// and the guests'); AgentErr when the agent could not be run.
-	Dom0     Result
+	Dom0     GuestsResult
 	Remote   []doctor.Finding
 	AgentErr error
 	// ReachFix is what to do when the agent cannot be reached.

@@ -57,26 +57,26 @@ func TestDiagnose(t *testing.T) {
 		want: []string{"agent/=fail labctl sim up"},
 	}, {
 		name: "agent made no checks",
-		in:   Diagnosis{Dom0: Result{Error: "spec: bad"}},
+		in:   Diagnosis{Dom0: GuestsResult{Result: Result{Error: "spec: bad"}}},
 		want: []string{"agent/=fail "},
 	}, {
 		name: "both reach the first guest, nobody the second",
-		in: Diagnosis{Dom0: Result{Guests: guests}, Remote: []doctor.Finding{dom0OK("a"), dom0Fail("b")},
+		in: Diagnosis{Dom0: GuestsResult{Guests: guests}, Remote: []doctor.Finding{dom0OK("a"), dom0Fail("b")},
 			Dial: healthDial(t, "192.168.77.10:8088")},
 		want: []string{"probe-dom0/a=ok ", "guest-path/a=ok ", "probe-dom0/b=fail ", "guest-path/b=fail " + FixDeploy},
 	}, {
 		name: "sim: dom0 reaches it, the host does not, the host's end is down",
-		in: Diagnosis{Host: []doctor.Finding{hostFail}, Dom0: Result{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("a")},
+		in: Diagnosis{Host: []doctor.Finding{hostFail}, Dom0: GuestsResult{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("a")},
 			Dial: healthDial(t, "none"), Sim: true},
 		want: []string{doctor.CheckHostOnlyAddress + "/=fail " + hostFail.Fix, "probe-dom0/a=ok ", "guest-path/a=fail " + hostFail.Fix},
 	}, {
 		name: "VirtualBox: dom0 reaches it, the host does not",
-		in: Diagnosis{Dom0: Result{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("a")},
+		in: Diagnosis{Dom0: GuestsResult{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("a")},
 			Dial: healthDial(t, "none"), VM: "labctl-dom0"},
 		want: []string{"probe-dom0/a=ok ", "guest-path/a=fail VBoxManage controlvm labctl-dom0 nicpromisc2 allow-all"},
 	}, {
 		name: "a finding of a guest the result does not list comes last",
-		in: Diagnosis{Dom0: Result{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("ghost"), dom0OK("a")},
+		in: Diagnosis{Dom0: GuestsResult{Guests: guests[:1]}, Remote: []doctor.Finding{dom0OK("ghost"), dom0OK("a")},
 			Dial: healthDial(t, "192.168.77.10:8088")},
 		want: []string{"probe-dom0/a=ok ", "guest-path/a=ok ", "probe-dom0/ghost=ok "},
 	}}

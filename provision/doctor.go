@@ -46,7 +46,7 @@ const doctorProbeTimeout = 2 * time.Second
 
 // Doctor runs the dom0 and guest layers' checks and writes each finding
 // to w. It changes nothing. The result is not OK when a finding failed.
-func (d *Dom0) Doctor(ctx context.Context, w io.Writer) Result {
+func (d *Dom0) Doctor(ctx context.Context, w io.Writer) GuestsResult {
 	enc := json.NewEncoder(w)
 	var all []doctor.Finding
 	emit := func(fs []doctor.Finding) {
@@ -58,7 +58,7 @@ func (d *Dom0) Doctor(ctx context.Context, w io.Writer) Result {
 	emit(doctor.CheckDom0(d.doctorConfig(), d.observeDom0(ctx)))
 
 	gs, err := ReadGuests(d.StateDir)
-	r := Result{Schema: SchemaVersion, Command: "doctor", Lab: d.Spec.Lab, Steps: []StepResult{}}
+	r := GuestsResult{Result: Result{Schema: SchemaVersion, Command: "doctor", Lab: d.Spec.Lab, Steps: []StepResult{}}}
 	if err != nil {
 		emit([]doctor.Finding{{Layer: doctor.LayerGuest, Check: "guests", Status: doctor.StatusFail,
 			Detail: err.Error(), Meaning: "the deployed guests' records cannot be read", Fix: FixDeploy}})
@@ -241,17 +241,17 @@ func nudString(s int) string {
 
 // CallDoctor runs the agent's doctor verb on t and returns its result and
 // findings. An error means no result arrived (see CallAgent).
-func CallDoctor(ctx context.Context, t vmctl.Transport, exe string, req AgentRequest) (Result, []doctor.Finding, error) {
+func CallDoctor(ctx context.Context, t vmctl.Transport, exe string, req AgentRequest) (*GuestsResult, []doctor.Finding, error) {
 	s := &findingSniffer{}
-	r, err := CallAgent(ctx, sniffTransport{Transport: t, s: s}, exe, "doctor", req, nil)
+	r, err := CallAgentAs[GuestsResult](ctx, sniffTransport{Transport: t, s: s}, exe, "doctor", req, nil)
 	s.flush()
 	return r, s.findings, err
 }
 
 // LocalDoctor runs the doctor verb in this process (labctl on dom0).
-func LocalDoctor(ctx context.Context, req AgentRequest, o Options) (Result, []doctor.Finding) {
+func LocalDoctor(ctx context.Context, req AgentRequest, o Options) (*GuestsResult, []doctor.Finding) {
 	s := &findingSniffer{}
-	r := ServeAgent(ctx, "doctor", req, o, s)
+	r := ServeAgent(ctx, "doctor", req, o, s).(*GuestsResult)
 	s.flush()
 	return r, s.findings
 }

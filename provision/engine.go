@@ -79,15 +79,20 @@ type StepResult struct {
 	ElapsedMS float64 `json:"elapsed_ms"`
 }
 
-// Event is one line of the agent's JSON-lines stream.
+// Event is one line of the agent's JSON-lines stream. Result holds the
+// verb's result as encoded (Result, GuestsResult or DeployResult: see
+// NewResult); the caller decodes it into its verb's type.
 type Event struct {
-	Schema int         `json:"schema"`
-	Type   string      `json:"type"` // "step" or "result"
-	Step   *StepResult `json:"step,omitempty"`
-	Result *Result     `json:"result,omitempty"`
+	Schema int             `json:"schema"`
+	Type   string          `json:"type"` // "step" or "result"
+	Step   *StepResult     `json:"step,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// Result is the outcome of provision, status or teardown.
+// Result is what every verb reports, and all that provision, teardown,
+// destroy and confirm report: the envelope of each result document
+// (docs/json.md#result). Verbs that report more embed it: GuestsResult
+// (status, doctor) and DeployResult (deploy).
 type Result struct {
 	Schema  int          `json:"schema"`
 	Command string       `json:"command"`
@@ -99,10 +104,32 @@ type Result struct {
 	Drift   []string     `json:"drift,omitempty"`
 	Steps   []StepResult `json:"steps"`
 	Error   string       `json:"error,omitempty"`
-	// Guests: deploy and status.
-	Guests []GuestStatus `json:"guests,omitempty"`
-	// Sim: the simulated lab's namespaces (--target sim).
+	// Sim: the simulated lab's namespaces, set by the host for
+	// --target sim whatever the verb (where the lab is, not what the verb
+	// found; the agent never sets it).
 	Sim *SimInfo `json:"sim,omitempty"`
+}
+
+// Outcome is any verb's result, through its envelope.
+type Outcome interface {
+	Head() *Result
+}
+
+// Head is the envelope itself; the verbs' own result types embed it.
+func (r *Result) Head() *Result { return r }
+
+// GuestsResult is what status and doctor report: the envelope and each
+// deployed guest as the verb observed it.
+type GuestsResult struct {
+	Result
+	Guests []GuestStatus `json:"guests,omitempty"`
+}
+
+// DeployResult is what deploy reports: the envelope, the guests it
+// deployed and, with --plan, the runtime's own plan.
+type DeployResult struct {
+	Result
+	Guests []GuestStatus `json:"guests,omitempty"`
 	// RuntimePlans: deploy --plan's part from the guests' runtime, under
 	// the key its adapter names (RuntimeAdapter.PlanKey; the xen
 	// runtime's "xen_plans": per guest, the commands it would run and the
@@ -111,19 +138,53 @@ type Result struct {
 	RuntimePlans map[string]json.RawMessage `json:"-"`
 }
 
-// resultFields is Result without its methods, for encoding/json.
-type resultFields Result
+// NewResult is the empty result of verb for lab, of the verb's own type:
+// *GuestsResult for status and doctor, *DeployResult for deploy, *Result
+// for the rest. Both ends of the agent's stream build a verb's result
+// here, so they agree on its type.
+func NewResult(verb, lab string) Outcome {
+	h := Result{Schema: SchemaVersion, Command: verb, Lab: lab, Steps: []StepResult{}}
+	switch verb {
+	case "status", "doctor":
+		return &GuestsResult{Result: h}
+	case "deploy":
+		return &DeployResult{Result: h}
+	}
+	return &h
+}
+
+// failed is verb's result when it could not run: err says why.
+func failed(verb, lab string, err error) Outcome {
+	o := NewResult(verb, lab)
+	o.Head().Error = err.Error()
+	return o
+}
+
+// GuestsOf lists the guests a result reports (none for the verbs that
+// report no guests).
+func GuestsOf(o Outcome) []GuestStatus {
+	switch r := o.(type) {
+	case *GuestsResult:
+		return r.Guests
+	case *DeployResult:
+		return r.Guests
+	}
+	return nil
+}
+
+// deployFields is DeployResult without its methods, for encoding/json.
+type deployFields DeployResult
 
 // MarshalJSON writes the result's fields, then each runtime plan under
 // its own key, as if it were a field.
-func (r Result) MarshalJSON() ([]byte, error) {
+func (r DeployResult) MarshalJSON() ([]byte, error) {
 	// Written without HTML escapes: the caller's encoder escapes them
 	// when it is asked to (encoding/json compacts a Marshaler's output
 	// with its own escapeHTML), and labctl's documents say < > & as is.
 	var fields bytes.Buffer
 	enc := json.NewEncoder(&fields)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(resultFields(r)); err != nil {
+	if err := enc.Encode(deployFields(r)); err != nil {
 		return nil, err
 	}
 	b := bytes.TrimSuffix(fields.Bytes(), []byte("\n"))
@@ -146,8 +207,8 @@ func (r Result) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads the fields, and the plans of registered runtimes
 // under their keys (a result coming back from dom0's agent).
-func (r *Result) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, (*resultFields)(r)); err != nil {
+func (r *DeployResult) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*deployFields)(r)); err != nil {
 		return err
 	}
 	var all map[string]json.RawMessage

@@ -1,9 +1,13 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -166,9 +170,49 @@ func TestServeLocalEnterOnlyProvision(t *testing.T) {
 	entered := false
 	o := Options{Enter: func(f func() error) error { entered = true; return f() }}
 	for _, verb := range []string{"status", "deploy", "destroy", "doctor"} {
-		r := ServeLocal(context.Background(), verb, AgentRequest{Spec: Default()}, o, func(StepResult) {})
+		r := ServeLocal(context.Background(), verb, AgentRequest{Spec: Default()}, o, func(StepResult) {}).Head()
 		if r.OK || !strings.Contains(r.Error, "through the agent") || entered {
 			t.Errorf("%s with Enter: ok=%v error %q entered=%v", verb, r.OK, r.Error, entered)
 		}
+	}
+}
+
+// Each verb's result is of NewResult's type for it, on both ends of the
+// agent's stream and also when the verb could not run: the host decodes
+// what the agent encodes into the type the verb is known by.
+func TestResultTypePerVerb(t *testing.T) {
+	bad := Default()
+	bad.Lab = "no such lab!" // refused by Validate: nothing is opened
+	types := map[string]Outcome{"status": &GuestsResult{}, "doctor": &GuestsResult{}, "deploy": &DeployResult{}}
+	verbs := append(slices.Clone(AgentVerbs), "frobnicate")
+	for _, verb := range verbs {
+		want := reflect.TypeFor[*Result]()
+		if o, ok := types[verb]; ok {
+			want = reflect.TypeOf(o)
+		}
+		if got := reflect.TypeOf(NewResult(verb, "")); got != want {
+			t.Errorf("NewResult(%s): %v, want %v", verb, got, want)
+		}
+		var stream bytes.Buffer
+		o := ServeAgent(context.Background(), verb, AgentRequest{Spec: bad}, Options{}, &stream)
+		if reflect.TypeOf(o) != want || o.Head().Command != verb || o.Head().OK || o.Head().Error == "" {
+			t.Errorf("%s: served %T %+v, want a failed %v", verb, o, o.Head(), want)
+		}
+		var ev Event
+		if err := json.Unmarshal(stream.Bytes(), &ev); err != nil || ev.Type != "result" {
+			t.Fatalf("%s: stream %q: %v", verb, stream.String(), err)
+		}
+		back := NewResult(verb, "")
+		if err := json.Unmarshal(ev.Result, back); err != nil || !reflect.DeepEqual(back, o) {
+			t.Errorf("%s: read back %+v (%v), want %+v", verb, back, err, o)
+		}
+	}
+	// Named as another verb's type, a result keeps its envelope.
+	d := ResultAs[DeployResult](&Result{Command: "provision", Error: "boom"})
+	if d.Command != "provision" || d.Error != "boom" || d.Guests != nil {
+		t.Errorf("ResultAs: %+v", d)
+	}
+	if g := GuestsOf(&GuestsResult{Guests: []GuestStatus{{Name: "a"}}}); len(g) != 1 || GuestsOf(&Result{}) != nil {
+		t.Errorf("GuestsOf: %v", g)
 	}
 }

@@ -299,15 +299,14 @@ func (d *Dom0) Provision(ctx context.Context, plan bool, emit func(StepResult)) 
 }
 
 // Deploy converges the network, then the guests.
-func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(StepResult)) Result {
+func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(StepResult)) DeployResult {
 	mode := ModeApply
 	if plan {
 		mode = ModePlan
 	}
 	steps, err := Run(ctx, guestSteps{d}.DeploySteps(in, plan), mode, emit)
-	r := d.result("deploy", steps, err)
+	r := DeployResult{Result: d.result("deploy", steps, err), Guests: d.guestStatuses(steps)}
 	r.Plan = plan
-	r.Guests = d.guestStatuses(steps)
 	if a := d.adapter(); plan && a.Plan != nil {
 		p, perr := a.Plan(d, guestSteps{d}.desiredGuests(guestSteps{d}.withKernel(in)))
 		if b, err := json.Marshal(p); perr == nil && err == nil {
@@ -323,7 +322,7 @@ func (d *Dom0) Deploy(ctx context.Context, in DeployInput, plan bool, emit func(
 
 // Status observes every step (and the deployed guests) and reports drift;
 // it changes nothing.
-func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
+func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) GuestsResult {
 	all := d.Steps()
 	if gs, _ := ReadGuests(d.StateDir); len(gs) > 0 {
 		// Desired guests are those of the spec with what was last
@@ -331,8 +330,7 @@ func (d *Dom0) Status(ctx context.Context, emit func(StepResult)) Result {
 		all = guestSteps{d}.DeploySteps(DeployInput{Image: gs[0].Image, ImageSHA: gs[0].ImageSHA, Kernel: gs[0].Kernel}, true)
 	}
 	steps, err := Run(ctx, all, ModePlan, emit)
-	r := d.result("status", steps, err)
-	r.Guests = d.guestStatuses(steps)
+	r := GuestsResult{Result: d.result("status", steps, err), Guests: d.guestStatuses(steps)}
 	if r.OK && len(r.Drift) > 0 {
 		r.OK = false
 		r.Error = ErrDrift.Error()

@@ -125,7 +125,7 @@ func (d *Dom0) adapter() RuntimeAdapter { return runtimeAdapters[d.Spec.Guests.R
 
 // PrintRuntimePlans shows, for deploy --plan, the runtime's part of the
 // plan as its adapter renders it (xen: every command and the full .xl).
-func PrintRuntimePlans(w io.Writer, r Result) error {
+func PrintRuntimePlans(w io.Writer, r DeployResult) error {
 	for _, key := range slices.Sorted(maps.Keys(r.RuntimePlans)) {
 		for _, a := range runtimeAdapters {
 			if a.PlanKey == key && a.PrintPlan != nil {

@@ -53,12 +53,12 @@ func TestRuntimeRegistry(t *testing.T) {
 // key, as a top-level field, and comes back from JSON (dom0's agent to
 // the host) intact; without one the document is the plain fields.
 func TestResultRuntimePlansJSON(t *testing.T) {
-	plain := Result{Schema: SchemaVersion, Command: "deploy", Lab: "l", OK: true, Plan: true}
+	plain := DeployResult{Result: Result{Schema: SchemaVersion, Command: "deploy", Lab: "l", OK: true, Plan: true}}
 	b, err := json.Marshal(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(resultFields(plain))
+	want, _ := json.Marshal(deployFields(plain))
 	if !bytes.Equal(b, want) {
 		t.Fatalf("without plans:\n%s\nwant\n%s", b, want)
 	}
@@ -75,7 +75,7 @@ func TestResultRuntimePlansJSON(t *testing.T) {
 	if string(top["xen_plans"]) != `[{"xl_path":"/s/auth-1.xl"}]` || string(top["lab"]) != `"l"` {
 		t.Fatalf("document %s", b)
 	}
-	var back Result
+	var back DeployResult
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}

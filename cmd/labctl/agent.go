@@ -40,7 +40,7 @@ func newAgentCmd(a *app) *cobra.Command {
 				return &exitError{exitUsage, fmt.Errorf("agent request schema %d, expected %d", req.Schema, provision.SchemaVersion)}
 			}
 			r := provision.ServeAgent(cmd.Context(), args[0], req, provision.Options{Log: a.log}, cmd.OutOrStdout())
-			if !r.OK {
+			if !r.Head().OK {
 				return &exitError{exitFail, nil}
 			}
 			return nil

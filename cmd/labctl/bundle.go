@@ -149,7 +149,7 @@ func (a *app) bundleInput(cmd *cobra.Command, spec provision.Spec) (bundle.Input
 	// The same documents status --json and doctor --json print
 	// (docs/json.md), so the bundle's files validate against docs/schema.
 	var st bytes.Buffer
-	if err := writeJSON(&st, normalize(o.status)); err == nil {
+	if err := writeJSON(&st, normalize(&o.status)); err == nil {
 		if o.statusErr != nil {
 			reports["status.error.txt"] = []byte(o.statusErr.Error() + "\n")
 		}

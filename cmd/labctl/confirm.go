@@ -17,7 +17,7 @@ import (
 // anything; afterwards this labctl reaches dom0 over a NEW connection and
 // confirms. Without that confirmation by the deadline, dom0 undoes the
 // run by itself: a change that cut dom0 off heals without a console.
-func (a remoteOps) provisionConfirmed(ctx context.Context, c *dom0Conn, spec provision.Spec, req provision.AgentRequest, progress func(provision.StepResult)) (provision.Result, error) {
+func (a remoteOps) provisionConfirmed(ctx context.Context, c *dom0Conn, spec provision.Spec, req provision.AgentRequest, progress func(provision.StepResult)) (provision.Outcome, error) {
 	timeout := a.remote.confirmTimeout
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
@@ -49,8 +49,9 @@ func (a remoteOps) provisionConfirmed(ctx context.Context, c *dom0Conn, spec pro
 			"dom0 rolls this provision back by itself (commit-confirm); its journal records why. Fix what cut dom0 off (a firewall that accepts SSH on %s only, say), then provision again",
 			callErr, deadline.Format(time.TimeOnly), cerr, spec.Network.Uplink)}
 	case cerr != nil:
-		res.OK = false
-		res.Error = errors.Join(errorOrNil(res.Error), fmt.Errorf("commit-confirm: %w; dom0 rolls this provision back by itself", cerr)).Error()
+		h := res.Head()
+		h.OK = false
+		h.Error = errors.Join(errorOrNil(h.Error), fmt.Errorf("commit-confirm: %w; dom0 rolls this provision back by itself", cerr)).Error()
 		return res, nil
 	case callErr != nil:
 		return res, &exitError{exitFail, fmt.Errorf("the connection to dom0 was lost during provision (%v); dom0 is reachable over a new connection and kept the changes: provision again to converge", callErr)}
@@ -82,11 +83,12 @@ func (a remoteOps) confirmOverNewConnection(ctx context.Context, spec provision.
 				return err
 			}
 			defer c.Close()
-			r, err := provision.CallAgent(cctx, c.t, c.exe, "confirm",
+			o, err := provision.CallAgent(cctx, c.t, c.exe, "confirm",
 				provision.AgentRequest{Spec: spec, StateRoot: c.stateRoot, Confirm: &provision.ConfirmRequest{Token: token}}, nil)
 			if err != nil {
 				return err
 			}
+			r := o.Head()
 			if !r.OK {
 				return errors.New(r.Error)
 			}

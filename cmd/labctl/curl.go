@@ -51,7 +51,7 @@ the password:
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			st, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+			st, err := onDom0[provision.GuestsResult](a, cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
 			if err != nil {
 				return err
 			}

@@ -39,16 +39,15 @@ func (a *app) simInfo(spec provision.Spec) *provision.SimInfo {
 	return &provision.SimInfo{HostNetns: h, Dom0Netns: d, WANNetns: w}
 }
 
-func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (provision.Result, error) {
+func (a *app) deploy(cmd *cobra.Command, spec provision.Spec, plan bool) (*provision.DeployResult, error) {
 	img, sum, err := provision.BuildUsersImage(a.stateRoot, spec, plan, a.log)
 	if err != nil {
-		return provision.Result{}, err
+		return nil, err
 	}
-	r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "deploy", provision.AgentRequest{Plan: plan, Deploy: provision.DeployInput{Image: img, ImageSHA: sum}})
+	r, err := onDom0[provision.DeployResult](a, cmd.Context(), cmd, spec, "deploy", provision.AgentRequest{Plan: plan, Deploy: provision.DeployInput{Image: img, ImageSHA: sum}})
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	r.Sim = a.simInfo(spec)
 	if r.OK && !plan {
 		if failed := provision.ProbeFromHost(cmd.Context(), a.hostDial(spec), r.Guests, spec.Guests.Port); len(failed) > 0 {
 			r.OK = false
@@ -102,7 +101,7 @@ func newDeployCmd(a *app) *cobra.Command {
 				return err
 			}
 			if plan && !a.jsonOut {
-				if err := provision.PrintRuntimePlans(cmd.OutOrStdout(), r); err != nil {
+				if err := provision.PrintRuntimePlans(cmd.OutOrStdout(), *r); err != nil {
 					return err
 				}
 			}
@@ -127,7 +126,7 @@ func newDeployCmd(a *app) *cobra.Command {
 // user with password — upCredentials' answer: the demo user with his
 // password while it is still his, else the first user, whose password
 // only the user knows (issue 10).
-func (a *app) printTry(w io.Writer, spec provision.Spec, r provision.Result, user, password string) {
+func (a *app) printTry(w io.Writer, spec provision.Spec, r *provision.DeployResult, user, password string) {
 	host, _, _ := vmctl.SimNames(spec.Lab)
 	query := "user=john&password=password"
 	switch {
@@ -156,10 +155,11 @@ func newDestroyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "destroy", provision.AgentRequest{Guest: args[0]})
+			o, err := a.runOnDom0With(cmd.Context(), cmd, spec, "destroy", provision.AgentRequest{Guest: args[0]})
 			if err != nil {
 				return err
 			}
+			r := o.Head()
 			if a.jsonOut {
 				if err := writeJSON(cmd.OutOrStdout(), normalize(r)); err != nil {
 					return err
@@ -261,7 +261,7 @@ func newCheckCmd(a *app) *cobra.Command {
 						return nil, &exitError{exitUsage, err}
 					}
 				}
-				st, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+				st, err := onDom0[provision.GuestsResult](a, cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
 				if err != nil {
 					return nil, err
 				}

@@ -28,10 +28,10 @@ func fastSpec(t *testing.T, extra string) string {
 	return p
 }
 
-func deployJSON(t *testing.T, l *labtest.Lab, args ...string) provision.Result {
+func deployJSON(t *testing.T, l *labtest.Lab, args ...string) provision.DeployResult {
 	t.Helper()
 	out, errOut, code := l.Run(append([]string{"deploy", "--target", "sim", "--json"}, args...)...)
-	var r provision.Result
+	var r provision.DeployResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("deploy output is not JSON (exit %d): %v\n%s\n%s", code, err, out, errOut)
 	}
@@ -41,10 +41,10 @@ func deployJSON(t *testing.T, l *labtest.Lab, args ...string) provision.Result {
 	return r
 }
 
-func statusJSON(t *testing.T, l *labtest.Lab, args ...string) (provision.Result, int) {
+func statusJSON(t *testing.T, l *labtest.Lab, args ...string) (provision.GuestsResult, int) {
 	t.Helper()
 	out, errOut, code := l.Run(append([]string{"status", "--target", "sim", "--json"}, args...)...)
-	var r provision.Result
+	var r provision.GuestsResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("status output is not JSON (exit %d): %v\n%s\n%s", code, err, out, errOut)
 	}

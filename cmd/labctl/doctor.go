@@ -72,17 +72,21 @@ func (a diagnosis) doctor(ctx context.Context, cmd *cobra.Command, spec provisio
 		// What vagrant up will install, checked without the VM.
 		host = append(host, doctor.VMPlanDir(ts.dir, os.LookupEnv)...)
 	}
+	var dom0 provision.GuestsResult
 	res, remote, err := a.doctorOnDom0(ctx, spec)
-	fs := provision.Diagnose(ctx, provision.Diagnosis{Spec: spec, Host: host, Dom0: res, Remote: remote, AgentErr: err,
+	if err == nil {
+		dom0 = *res
+	}
+	fs := provision.Diagnose(ctx, provision.Diagnosis{Spec: spec, Host: host, Dom0: dom0, Remote: remote, AgentErr: err,
 		ReachFix: reachFix(spec, ts), Dial: a.hostDial(spec), VM: vm, Sim: ts.kind == targetSim})
 	return completeAll(fs, a.fixCompleter(cmd, spec))
 }
 
 // doctorOnDom0 runs the agent's doctor verb on the target.
-func (a diagnosis) doctorOnDom0(ctx context.Context, spec provision.Spec) (provision.Result, []doctor.Finding, error) {
+func (a diagnosis) doctorOnDom0(ctx context.Context, spec provision.Spec) (*provision.GuestsResult, []doctor.Finding, error) {
 	c, err := a.openDom0(ctx, spec)
 	if err != nil {
-		return provision.Result{}, nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	req := provision.AgentRequest{Spec: spec, StateRoot: c.stateRoot, NoResolv: c.noResolv}

@@ -206,7 +206,7 @@ func (f *faults) floodGuest() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := f.command(ctx, "status", "--json").Output()
-	var r provision.Result
+	var r provision.GuestsResult
 	if jerr := json.Unmarshal(out, &r); jerr != nil || len(r.Guests) == 0 {
 		t.Fatalf("status --json: %v %v\n%s", err, jerr, out)
 	}

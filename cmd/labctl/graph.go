@@ -71,7 +71,7 @@ func renderGraph(ctx context.Context, w io.Writer, g graph.Graph, format string,
 // observation is the live lab as status and doctor see it; graph and
 // bundle both draw on it.
 type observation struct {
-	status    provision.Result
+	status    provision.GuestsResult
 	statusErr error
 	findings  []doctor.Finding
 	vm        string
@@ -82,8 +82,10 @@ type observation struct {
 func (a diagnosis) observe(cmd *cobra.Command, spec provision.Spec) observation {
 	var o observation
 	ctx := cmd.Context()
-	o.status, o.statusErr = a.runOnDom0With(ctx, cmd, spec, "status", provision.AgentRequest{})
-	if o.statusErr != nil {
+	st, err := onDom0[provision.GuestsResult](a.app, ctx, cmd, spec, "status", provision.AgentRequest{})
+	if o.statusErr = err; err == nil {
+		o.status = *st
+	} else {
 		o.status.Lab, o.status.Target = spec.Lab, a.target
 	}
 	ts, err := parseTarget(a.target)

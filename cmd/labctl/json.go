@@ -30,7 +30,8 @@ func writeJSON(w io.Writer, v any) error {
 
 // normalize gives a result the shape docs/schema promises: lists are []
 // and never null (a teardown's undo steps check no items).
-func normalize(r provision.Result) provision.Result {
+func normalize[O provision.Outcome](o O) O {
+	r := o.Head()
 	if r.Steps == nil {
 		r.Steps = []provision.StepResult{}
 	}
@@ -42,7 +43,7 @@ func normalize(r provision.Result) provision.Result {
 		steps[i] = s
 	}
 	r.Steps = steps
-	return r
+	return o
 }
 
 // checkDoc is `check --json`, and up's "check".
@@ -71,15 +72,15 @@ func (a checker) checkDoc(lab string, reports []check.Report, ok bool) checkDoc 
 // and the check that followed it, each the document its own verb prints.
 // check is null when the deploy failed and nothing was checked.
 type upDoc struct {
-	Schema  int                `json:"schema"`
-	Command string             `json:"command"`
-	Lab     string             `json:"lab"`
-	Target  string             `json:"target"`
-	OK      bool               `json:"ok"`
-	Error   string             `json:"error,omitempty"`
-	Sim     *provision.SimInfo `json:"sim"`
-	Deploy  provision.Result   `json:"deploy"`
-	Check   *checkDoc          `json:"check"`
+	Schema  int                     `json:"schema"`
+	Command string                  `json:"command"`
+	Lab     string                  `json:"lab"`
+	Target  string                  `json:"target"`
+	OK      bool                    `json:"ok"`
+	Error   string                  `json:"error,omitempty"`
+	Sim     *provision.SimInfo      `json:"sim"`
+	Deploy  *provision.DeployResult `json:"deploy"`
+	Check   *checkDoc               `json:"check"`
 }
 
 // downDoc is `down --json` and `sim down --json`.

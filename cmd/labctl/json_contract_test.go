@@ -207,6 +207,12 @@ func TestJSONSchemasRefuse(t *testing.T) {
 		{"undocumented step", "result", resultDoc(t, provision.StepResult{Step: "frobnicate", Status: "ok", Items: []provision.Item{}}), true},
 		{"guest step", "result", resultDoc(t, provision.StepResult{Step: provision.GuestStep("auth-1"), Status: "ok", Items: []provision.Item{}}), false},
 		{"null items", "result", resultDoc(t, provision.StepResult{Step: "undo:dir", Status: "changed"}), true},
+		{"guests on status", "result", withGuests(t, "status"), false},
+		{"guests on deploy", "result", withGuests(t, "deploy"), false},
+		{"guests on provision", "result", withGuests(t, "provision"), true},
+		{"guests on teardown", "result", withGuests(t, "teardown"), true},
+		{"a runtime's plan on deploy", "result", strings.Replace(withGuests(t, "deploy"), "\n  \"guests\"", "\n  \"xen_plans\": [],\n  \"guests\"", 1), false},
+		{"a runtime's plan on status", "result", strings.Replace(withGuests(t, "status"), "\n  \"guests\"", "\n  \"xen_plans\": [],\n  \"guests\"", 1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,6 +236,19 @@ func resultDoc(t *testing.T, s provision.StepResult) string {
 	return b.String()
 }
 
+// withGuests is a result of verb that lists one guest, as raw JSON,
+// whatever verb's own result type would allow (the schema decides).
+func withGuests(t *testing.T, verb string) string {
+	t.Helper()
+	var b bytes.Buffer
+	r := provision.GuestsResult{Result: provision.Result{Schema: provision.SchemaVersion, Command: verb, Lab: "mirage", Target: "sim", OK: true, Steps: []provision.StepResult{}},
+		Guests: []provision.GuestStatus{{Name: "auth-1", MAC: "52:54:00:12:34:56", IP: "192.168.77.3", URL: "http://192.168.77.3:8088/", State: "running", Healthy: true}}}
+	if err := writeJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // The documents built without a lab (check's failed guest, a teardown's
 // undo steps, an empty users list, sim up --sshd, which the contract test
 // does not run) match their schema.
@@ -239,7 +258,7 @@ func TestJSONDocumentsOffline(t *testing.T) {
 	spec.Lab, spec.Guests.Name, spec.Guests.Replicas = "mirage", "auth", 2
 	_, missing := provision.SplitDeclared(spec, []provision.GuestStatus{{Name: "auth-1", State: "running"}})
 	a := &app{target: targetSim, jsonOut: true}
-	teardown := normalize(provision.Result{Schema: provision.SchemaVersion, Command: "teardown", Lab: "mirage", Target: "sim", OK: true,
+	teardown := normalize(&provision.Result{Schema: provision.SchemaVersion, Command: "teardown", Lab: "mirage", Target: "sim", OK: true,
 		Steps: []provision.StepResult{{Step: "undo:dir", Status: "changed", Detail: "dir /x"}}})
 	tests := []struct {
 		kind string
@@ -249,7 +268,7 @@ func TestJSONDocumentsOffline(t *testing.T) {
 		{"check", checker{a}.checkDoc("mirage", nil, true)},
 		{"result", teardown},
 		{"up", upDoc{Schema: provision.SchemaVersion, Command: "up", Lab: "mirage", Target: "sim", Sim: a.simInfo(spec),
-			Deploy: normalize(provision.Result{Schema: provision.SchemaVersion, Command: "deploy", Lab: "mirage", Target: "sim"}), Error: "deploy: failed"}},
+			Deploy: normalize(&provision.DeployResult{Result: provision.Result{Schema: provision.SchemaVersion, Command: "deploy", Lab: "mirage", Target: "sim"}}), Error: "deploy: failed"}},
 		{"users-list", usersDoc{Schema: provision.SchemaVersion, Command: "users list", Lab: "mirage", OK: true, Users: []string{}}},
 		{"sim-up", simUpDoc{Schema: provision.SchemaVersion, Command: "sim up", Lab: "mirage", Target: "sim", OK: true, Sim: *a.simInfo(spec),
 			SSHD: &sshdDoc{Target: "ssh://root@192.168.77.2:22", PID: 1, Netns: "mirage-dom0", Identity: "/k", KnownHosts: "/kh"}}},

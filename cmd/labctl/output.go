@@ -35,7 +35,7 @@ func addOutputFlag(cmd *cobra.Command, a *app) {
 // printStepSummary is the default table: one line per step with its
 // items counted, and each item that is not as desired on a line of its
 // own under its step (a failing step's error too).
-func printStepSummary(w io.Writer, r provision.Result) {
+func printStepSummary(w io.Writer, r *provision.Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tSTATUS\tITEMS\tTIME")
 	var problems []string

@@ -12,7 +12,7 @@ import (
 // spelled out under the table; -o wide is every item.
 func TestOutputSummaryAndWide(t *testing.T) {
 	t.Parallel()
-	r := provision.Result{Command: "provision", Lab: "ux", Steps: []provision.StepResult{
+	r := &provision.Result{Command: "provision", Lab: "ux", Steps: []provision.StepResult{
 		{Step: "bridge", Status: provision.StatusOK, Items: []provision.Item{{Name: "br0", Desired: "up", Observed: "up", OK: true}, {Name: "br0 mac", Desired: "m", Observed: "m", OK: true}}},
 		{Step: "nat", Status: provision.StatusFailed, Error: "iptables-restore: exit 1", Items: []provision.Item{{Name: "LABCTL-POST", Desired: "present", Observed: "absent"}}},
 		{Step: "xen", Status: provision.StatusOK, Items: []provision.Item{{Name: "xl", Desired: "ok", Observed: "fail: xl not found (fix: install xen-utils)", OK: true}}},

@@ -34,11 +34,11 @@ func checkDetailedExitcode(detailed, plan bool) error {
 // planExit is exit 2 for a successful plan with changes when
 // --detailed-exitcode asks for it; a plan that failed has already
 // returned exit 1 from finish.
-func planExit(detailed bool, r provision.Result) error {
+func planExit(detailed bool, r provision.Outcome) error {
 	if !detailed {
 		return nil
 	}
-	for _, s := range r.Steps {
+	for _, s := range r.Head().Steps {
 		if s.Status == provision.StatusPlanned {
 			return &exitError{exitPlanChanges, nil}
 		}
@@ -98,7 +98,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := a.runOnDom0With(cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
+			r, err := onDom0[provision.GuestsResult](a, cmd.Context(), cmd, spec, "status", provision.AgentRequest{})
 			if err != nil {
 				return err
 			}

@@ -127,9 +127,11 @@ func (s *sshLab) sessions() int {
 	return strings.Count(readFile(s.T.(*testing.T), filepath.Join(s.sshd.Dir, "sshd.log")), "Accepted publickey for root")
 }
 
-func resultOf(t *testing.T, out, errOut string) provision.Result {
+// resultOf reads a deploy's or status's document (DeployResult holds
+// both: the envelope and the guests).
+func resultOf(t *testing.T, out, errOut string) provision.DeployResult {
 	t.Helper()
-	var r provision.Result
+	var r provision.DeployResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("not a JSON result: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}

@@ -93,32 +93,33 @@ func addTargetOnly(cmd *cobra.Command, a *app, localOnly string) {
 	}
 }
 
-// runOnDom0 runs one agent verb on the target's dom0 and renders it.
-func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, plan bool) (provision.Result, error) {
+// runOnDom0 runs one agent verb on the target's dom0.
+func (a *app) runOnDom0(ctx context.Context, cmd *cobra.Command, verb string, plan bool) (provision.Outcome, error) {
 	spec, err := a.loadSpec()
 	if err != nil {
-		return provision.Result{}, err
+		return nil, err
 	}
 	return a.runOnDom0With(ctx, cmd, spec, verb, provision.AgentRequest{Plan: plan})
 }
 
 // runOnDom0With runs one agent verb with a prepared request. For a remote
 // target one SSH connection carries everything: labctl's upload, the
-// users image (deploy) and the agent run.
-func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provision.Spec, verb string, req provision.AgentRequest) (provision.Result, error) {
+// users image (deploy) and the agent run. The result is of the verb's
+// own type (provision.NewResult); onDom0 names it.
+func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provision.Spec, verb string, req provision.AgentRequest) (provision.Outcome, error) {
 	progress := a.progress(cmd.ErrOrStderr())
 	c, err := a.openDom0(ctx, spec)
 	if err != nil {
-		return provision.Result{}, err
+		return nil, err
 	}
 	defer c.Close()
 	req.Spec, req.StateRoot, req.NoResolv = spec, c.stateRoot, c.noResolv
 	if verb == "deploy" {
 		if err := c.placeImage(ctx, spec, &req.Deploy, req.Plan); err != nil {
-			return provision.Result{}, &exitError{exitFail, err}
+			return nil, &exitError{exitFail, err}
 		}
 	}
-	var res provision.Result
+	var res provision.Outcome
 	switch {
 	case c.t == nil:
 		res = provision.ServeLocal(ctx, verb, req, provision.Options{Log: a.log}, progress)
@@ -140,9 +141,24 @@ func (a *app) runOnDom0With(ctx context.Context, cmd *cobra.Command, spec provis
 			return res, err
 		}
 	}
-	res.Target = a.target
-	res.Sim = a.simInfo(spec)
+	h := res.Head()
+	h.Target = a.target
+	h.Sim = a.simInfo(spec)
 	return res, nil
+}
+
+// onDom0 is runOnDom0With for a verb whose result type R the caller
+// names: provision.NewResult's type for verb (GuestsResult for status,
+// DeployResult for deploy).
+func onDom0[R any, PR interface {
+	*R
+	provision.Outcome
+}](a *app, ctx context.Context, cmd *cobra.Command, spec provision.Spec, verb string, req provision.AgentRequest) (*R, error) {
+	o, err := a.runOnDom0With(ctx, cmd, spec, verb, req)
+	if err != nil {
+		return nil, err
+	}
+	return provision.ResultAs[R, PR](o), nil
 }
 
 // dom0Conn is how one command reaches dom0's agent.
@@ -214,11 +230,13 @@ func (a *app) progress(w io.Writer) func(provision.StepResult) {
 	}
 }
 
-// printResult writes the result to stdout: JSON, or a table of items.
-func (a *app) printResult(w io.Writer, r provision.Result) error {
+// printResult writes the result to stdout: JSON, or a table of items
+// (and the guests, for the verbs that report them).
+func (a *app) printResult(w io.Writer, o provision.Outcome) error {
 	if a.jsonOut {
-		return writeJSON(w, normalize(r))
+		return writeJSON(w, normalize(o))
 	}
+	r, guests := o.Head(), provision.GuestsOf(o)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	if r.Command == "teardown" || r.Command == "destroy" {
 		fmt.Fprintln(tw, "UNDO\tSTATUS\tWHAT")
@@ -240,9 +258,9 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 			}
 		}
 	}
-	if len(r.Guests) > 0 {
+	if len(guests) > 0 {
 		fmt.Fprintln(tw, "\nGUEST\tMAC\tIP\tSTATE\tHEALTHY\tFROM HOST")
-		for _, g := range r.Guests {
+		for _, g := range guests {
 			hp := g.HostProbe
 			if hp == "" {
 				hp = "-" // not probed by this command (status probes from dom0)
@@ -265,7 +283,7 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 	case r.Command == "provision" && r.OK:
 		fmt.Fprintf(w, "\nlab %s: converged\n", r.Lab)
 	case r.Command == "deploy" && r.OK && !r.Plan:
-		fmt.Fprintf(w, "\nlab %s: %d guests healthy from dom0 and the host\n", r.Lab, len(r.Guests))
+		fmt.Fprintf(w, "\nlab %s: %d guests healthy from dom0 and the host\n", r.Lab, len(guests))
 	case r.Command == "status" && r.OK:
 		fmt.Fprintf(w, "\nlab %s: as specified, no drift\n", r.Lab)
 	case r.Command == "teardown" && r.OK && len(r.Steps) == 0:
@@ -277,10 +295,11 @@ func (a *app) printResult(w io.Writer, r provision.Result) error {
 }
 
 // finish prints the result and maps it to an exit code.
-func (a *app) finish(cmd *cobra.Command, r provision.Result) error {
-	if err := a.printResult(cmd.OutOrStdout(), r); err != nil {
+func (a *app) finish(cmd *cobra.Command, o provision.Outcome) error {
+	if err := a.printResult(cmd.OutOrStdout(), o); err != nil {
 		return err
 	}
+	r := o.Head()
 	switch {
 	case r.OK:
 		return nil

@@ -180,7 +180,7 @@ func (a *app) upCredentials(spec provision.Spec) (user, password string, err err
 // finishUp prints up's one document, the deploy and (when it ran) the
 // check, and maps it to the exit code. The try: lines are for people
 // and stay out of it.
-func (a *app) finishUp(cmd *cobra.Command, spec provision.Spec, r provision.Result, reports []check.Report) error {
+func (a *app) finishUp(cmd *cobra.Command, spec provision.Spec, r *provision.DeployResult, reports []check.Report) error {
 	doc := upDoc{Schema: provision.SchemaVersion, Command: "up", Lab: spec.Lab, Target: a.target,
 		OK: r.OK, Error: r.Error, Sim: a.simInfo(spec), Deploy: normalize(r)}
 	var failed []string
