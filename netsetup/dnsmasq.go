@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"net"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // DnsmasqConfig is what labctl's dnsmasq instance serves.

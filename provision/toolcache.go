@@ -3,12 +3,13 @@ package provision
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // Tool versions are asked once per binary: preflight runs on every

@@ -3,11 +3,11 @@ package provision
 import (
 	"context"
 	"fmt"
-	"github.com/labctl/labctl/doctor"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/service/unikernel"
 	"github.com/labctl/labctl/vmctl/xen"
 )

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // The simulated lab: three namespaces standing in for the host, the dom0

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -24,6 +23,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // SimSSHD is a real OpenSSH server inside the simulated lab's dom0

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/vmctl"
 	"github.com/labctl/labctl/vmctl/sshx"

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/service/guest"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/service/check"
 	"github.com/labctl/labctl/vmctl"

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/doctor"
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"
 )

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/netsetup"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"

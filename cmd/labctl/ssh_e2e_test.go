@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/labctl/labctl/internal/labtest"
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/vmctl"

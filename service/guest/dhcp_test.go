@@ -3,7 +3,6 @@ package guest
 import (
 	"context"
 	"errors"
-	"github.com/labctl/labctl/internal/testenv"
 	"io"
 	"log/slog"
 	"math"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func ack(t testing.TB, ip string, lease time.Duration, opts ...dhcpv4.Option) *dhcpv4.DHCPv4 {

@@ -7,12 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/labctl/labctl/internal/procs"
 )
 
 // ImageBlock is the users image's size granule: Xen block frontends

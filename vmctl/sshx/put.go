@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/vmctl"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/labctl/labctl/internal/procs"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/vmctl"
 )
 

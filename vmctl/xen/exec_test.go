@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/labctl/labctl/internal/procs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/vmctl"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/labctl/labctl/internal/procs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/vmctl"
 )
 
