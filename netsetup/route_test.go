@@ -202,6 +202,25 @@ func TestAddressOrderAndRouteMove(t *testing.T) {
 	}
 }
 
+// inNamedNS runs f on a thread of its own inside the named namespace.
+func inNamedNS(name string, f func() error) error {
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := netns.Set(ns); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
 func sameRoutes(a, b []Route) bool {
 	if len(a) != len(b) {
 		return false
@@ -230,23 +249,7 @@ func TestDeleteTables(t *testing.T) {
 			t.Fatalf("creating a chain in %s: %v: %s", table, err, out)
 		}
 	}
-	in := func(f func() error) error {
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			return err
-		}
-		defer ns.Close()
-		errc := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			if err := netns.Set(ns); err != nil {
-				errc <- err
-				return
-			}
-			errc <- f()
-		}()
-		return <-errc
-	}
+	in := func(f func() error) error { return inNamedNS(name, f) }
 	tables := func() []string {
 		var have map[string]bool
 		if err := in(func() (err error) { have, err = NFTablesIPv4(); return err }); err != nil {

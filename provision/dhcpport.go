@@ -43,15 +43,16 @@ func (d netSteps) dhcpPortItem(bridgeExists bool) Item {
 		return it
 	}
 	ours := procs.ReadPidfile(d.Dnsmasq().PidPath())
-	holders := udpPortHolders(67)
+	sockets := udpPortSockets(67)
+	// The lab's own dnsmasq holding it is the converged case: look at its
+	// descriptors before walking every process's.
+	if ours > 0 && holdsSocket(ours, sockets) && procs.Alive(ours, "dnsmasq", "--conf-file="+d.Dnsmasq().ConfPath()) {
+		it.Observed, it.OK = it.Desired, true
+		return it
+	}
 	var rivals []string
-	for _, pid := range holders {
-		if pid == ours && procs.Alive(pid, "dnsmasq", "--conf-file="+d.Dnsmasq().ConfPath()) {
-			// The lab's own dnsmasq holds it: as it should be.
-			it.Observed, it.OK = it.Desired, true
-			return it
-		}
-		rivals = append(rivals, d.describeHolder(pid))
+	for _, pid := range socketHolders(sockets) {
+		rivals = append(rivals, d.describeHolder(pid)) // ours too, if it is not the lab's dnsmasq any more
 	}
 	if len(rivals) == 0 {
 		rivals = []string{"a process this one cannot see"}
@@ -99,9 +100,9 @@ func (d netSteps) describeHolder(pid int) string {
 	return fmt.Sprintf("%s (pid %d), a DHCP server that would answer on the lab's bridge: stop it, or bind it to its own interface only (dnsmasq: --bind-interfaces --interface=IF)", name, pid)
 }
 
-// udpPortHolders lists the pids with an IPv4 UDP socket on port in the
-// calling thread's network namespace.
-func udpPortHolders(port int) []int {
+// udpPortSockets lists the IPv4 UDP sockets on port in the calling
+// thread's network namespace, as their fd link names ("socket:[inode]").
+func udpPortSockets(port int) map[string]bool {
 	f, err := os.Open("/proc/thread-self/net/udp")
 	if err != nil {
 		return nil
@@ -118,22 +119,33 @@ func udpPortHolders(port int) []int {
 			inodes["socket:["+fs[9]+"]"] = true
 		}
 	}
-	if len(inodes) == 0 {
+	return inodes
+}
+
+// holdsSocket says whether pid has one of sockets open.
+func holdsSocket(pid int, sockets map[string]bool) bool {
+	if len(sockets) == 0 {
+		return false
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && sockets[l] {
+			return true
+		}
+	}
+	return false
+}
+
+// socketHolders lists the pids that have one of sockets open.
+func socketHolders(sockets map[string]bool) []int {
+	if len(sockets) == 0 {
 		return nil
 	}
 	procDirs, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, p := range procDirs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[l] {
-				pids = append(pids, pid)
-				break
-			}
+		if pid, err := strconv.Atoi(p.Name()); err == nil && holdsSocket(pid, sockets) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

@@ -88,8 +88,9 @@ var stateEntries = map[string]bool{
 	OwnerMark: true, "lock": true, JournalFile: true, legacyJournalFile: true,
 	"dnsmasq": true, "guests": true, "images": true, "users": true,
 	"ssh": true, "vagrant": true, "confirm": true,
-	statedir.SpecFile: true, // the spec of the last provision (lab.go, result)
-	"build":           true, // the xen runtime's unikernel build (provision/xen.go)
+	statedir.SpecFile:      true, // the spec of the last provision (lab.go, result)
+	statedir.RulesSeenFile: true, // the rules the nat step read last (rulesseen.go)
+	"build":                true, // the xen runtime's unikernel build (provision/xen.go)
 }
 
 // RemoveState removes the lab's state directory as far as labctl made it

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -617,7 +618,13 @@ func (d *network) rules() netsetup.RuleSet {
 // netlink question first: a dom0 where none of labctl's tables exists yet
 // (a cold provision) has nothing to dump, and the exec is skipped.
 func (d *network) save(ctx context.Context) (netsetup.Saved, error) {
+	var gen netsetup.Generation
+	genErr := errors.ErrUnsupported // legacy iptables: no generation to key on
 	if d.iptBackend == "nf_tables" {
+		// The generation first: a change after it moves it, and the next
+		// run reads again; asked after the dump, a change in between would
+		// be kept under the new generation with the old rules.
+		gen, genErr = netsetup.NFTGeneration()
 		if tables, err := netsetup.NFTablesIPv4(); err == nil {
 			none := true
 			for _, t := range d.rules().Tables() {
@@ -627,12 +634,21 @@ func (d *network) save(ctx context.Context) (netsetup.Saved, error) {
 				return netsetup.Saved{Tables: map[string]*netsetup.SavedTable{}}, nil
 			}
 		}
+		if genErr == nil {
+			if b, ok := d.seenRules(gen); ok {
+				return netsetup.ParseSave(b)
+			}
+		}
 	}
 	b, err := d.IPT.Save(ctx)
 	if err != nil {
 		return netsetup.Saved{}, err
 	}
-	return netsetup.ParseSave(b)
+	saved, err := netsetup.ParseSave(b)
+	if err == nil && genErr == nil {
+		d.keepRules(gen, b)
+	}
+	return saved, err
 }
 
 func (d netSteps) observeNAT(ctx context.Context) ([]Item, error) {

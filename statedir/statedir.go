@@ -13,6 +13,9 @@ const (
 	JournalFile = "journal.jsonl" // what labctl changed, to undo it
 	SpecFile    = "spec.yaml"     // the spec of the last provision
 	DnsmasqDir  = "dnsmasq"       // the lab's dnsmasq: config, leases, log
+	// RulesSeenFile: dom0's last iptables-save and the nf_tables generation
+	// it was read at, so a converged run need not read it again (a cache).
+	RulesSeenFile = "rules-seen.json"
 )
 
 // Files of a guest's directory.
