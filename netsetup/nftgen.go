@@ -3,8 +3,6 @@ package netsetup
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,11 +16,10 @@ import (
 // cache is kept valid the same way (libnftnl gen.c, nft's mnl_genid_get).
 // iptables-nft writes through the same transactions, so an unchanged
 // generation means an unchanged iptables-save. The generation restarts in
-// every new namespace, so it is only meaningful with the namespace's
-// cookie (SO_NETNS_COOKIE: never reused within a boot, unlike the nsfs
-// inode) and the boot.
+// every new namespace, so it carries the namespace's cookie
+// (SO_NETNS_COOKIE: never reused within a boot, unlike the nsfs inode);
+// a caller that keeps it across runs keys it on the boot as well.
 type Generation struct {
-	Boot  string `json:"boot"`
 	Netns uint64 `json:"netns_cookie"`
 	ID    uint32 `json:"id"`
 }
@@ -31,10 +28,6 @@ type Generation struct {
 // thread's network namespace, on this thread (raw syscalls: a netlink
 // library's goroutines could run in another namespace).
 func NFTGeneration() (Generation, error) {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: %w", err)
-	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return Generation{}, fmt.Errorf("nf_tables generation: netlink socket: %w", err)
@@ -62,7 +55,7 @@ func NFTGeneration() (Generation, error) {
 	if err != nil {
 		return Generation{}, fmt.Errorf("nf_tables generation: %w", err)
 	}
-	return Generation{Boot: strings.TrimSpace(string(boot)), Netns: cookie, ID: id}, nil
+	return Generation{Netns: cookie, ID: id}, nil
 }
 
 // genRequest is NFT_MSG_GETGEN: a netlink header and an empty nfgenmsg

@@ -18,6 +18,7 @@ import (
 // then, and the dump is reused. Only a cache: unreadable, damaged or
 // unwritable, the rules are read anew.
 type rulesSeen struct {
+	Boot string              `json:"boot_id"` // the namespace cookie in Gen is unique only within a boot
 	Gen  netsetup.Generation `json:"generation"`
 	Tool string              `json:"tool"` // iptables-save's binary (binaryKey): another backend reads anew
 	Dump string              `json:"dump"`
@@ -34,7 +35,7 @@ func (d *network) seenRules(gen netsetup.Generation) ([]byte, bool) {
 		return nil, false
 	}
 	var s rulesSeen
-	if json.Unmarshal(b, &s) != nil || s.Gen != gen {
+	if boot, _ := here(); json.Unmarshal(b, &s) != nil || s.Boot != boot || s.Gen != gen {
 		return nil, false
 	}
 	if tool, err := binaryKey("iptables-save"); err != nil || tool != s.Tool {
@@ -52,7 +53,8 @@ func (d *network) keepRules(gen netsetup.Generation, dump []byte) {
 	if err != nil {
 		return
 	}
-	b, err := json.Marshal(rulesSeen{Gen: gen, Tool: tool, Dump: string(dump)})
+	boot, _ := here()
+	b, err := json.Marshal(rulesSeen{Boot: boot, Gen: gen, Tool: tool, Dump: string(dump)})
 	if err != nil {
 		return
 	}
