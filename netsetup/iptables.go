@@ -487,23 +487,3 @@ func runCmd(ctx context.Context, stdin []byte, name string, args ...string) ([]b
 	}
 	return out, nil
 }
-
-// NFTablesIPv4 lists the ip-family nf_tables tables of the caller's
-// network namespace over netlink, without running anything. With the
-// nf_tables backend of iptables these are the tables iptables-save would
-// print: when none of labctl's exists, there is nothing to dump.
-func NFTablesIPv4() (map[string]bool, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return nil, fmt.Errorf("nf_tables: %w", err)
-	}
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return nil, fmt.Errorf("listing nf_tables tables: %w", err)
-	}
-	out := make(map[string]bool, len(ts))
-	for _, t := range ts {
-		out[t.Name] = true
-	}
-	return out, nil
-}

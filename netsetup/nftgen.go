@@ -33,29 +33,14 @@ func NFTGeneration() (Generation, error) {
 		return Generation{}, fmt.Errorf("nf_tables generation: netlink socket: %w", err)
 	}
 	defer unix.Close(fd)
-	// Linux 5.14+; without it there is no safe key, and callers ask in full.
-	cookie, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-	if err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: SO_NETNS_COOKIE: %w", err)
-	}
 	// A 250 ms receive timeout: the kernel answers at once or not at all.
 	tv := unix.Timeval{Usec: 250_000}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return Generation{}, fmt.Errorf("nf_tables generation: %w", err)
 	}
-	if err := unix.Sendto(fd, genRequest(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: request: %w", err)
-	}
-	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: answer: %w", err)
-	}
-	id, err := ParseGenAnswer(buf[:n])
-	if err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: %w", err)
-	}
-	return Generation{Netns: cookie, ID: id}, nil
+	// SO_NETNS_COOKIE needs Linux 5.14+; without it there is no safe key,
+	// and callers ask in full.
+	return generationOn(fd)
 }
 
 // genRequest is NFT_MSG_GETGEN: a netlink header and an empty nfgenmsg

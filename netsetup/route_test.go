@@ -251,11 +251,11 @@ func TestDeleteTables(t *testing.T) {
 	}
 	in := func(f func() error) error { return inNamedNS(name, f) }
 	tables := func() []string {
-		var have map[string]bool
-		if err := in(func() (err error) { have, err = NFTablesIPv4(); return err }); err != nil {
+		var have Ruleset
+		if err := in(func() (err error) { have, err = NFTRuleset(); return err }); err != nil {
 			t.Fatal(err)
 		}
-		return slices.Sorted(maps.Keys(have))
+		return slices.Sorted(maps.Keys(have.Tables))
 	}
 	if got := tables(); !slices.Equal(got, []string{"filter", "mangle", "nat"}) {
 		t.Fatalf("tables before: %v", got)

@@ -89,7 +89,7 @@ var stateEntries = map[string]bool{
 	"dnsmasq": true, "guests": true, "images": true, "users": true,
 	"ssh": true, "vagrant": true, "confirm": true,
 	statedir.SpecFile:      true, // the spec of the last provision (lab.go, result)
-	statedir.RulesSeenFile: true, // the rules the nat step read last (rulesseen.go)
+	statedir.RulesSeenFile: true, // the rules the nat step read last (labctl before 2026-12-06)
 	"build":                true, // the xen runtime's unikernel build (provision/xen.go)
 }
 

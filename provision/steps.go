@@ -614,28 +614,25 @@ func (d *network) rules() netsetup.RuleSet {
 	return netsetup.DesiredRules(d.Spec.Lab, d.Spec.Network.Bridge, d.Spec.Subnet(), d.Spec.Network.NAT)
 }
 
-// save observes the rules: one iptables-save. With the nf_tables backend a
-// netlink question first: a dom0 where none of labctl's tables exists yet
-// (a cold provision) has nothing to dump, and the exec is skipped.
+// save observes the rules: one iptables-save, unless the nf_tables
+// backend's ruleset (read over netlink, in-process) says there is nothing
+// to dump, or its digest has been dumped before (rulesmemo.go).
 func (d *network) save(ctx context.Context) (netsetup.Saved, error) {
-	var gen netsetup.Generation
-	genErr := errors.ErrUnsupported // legacy iptables: no generation to key on
+	var rs netsetup.Ruleset
+	rsErr := errors.ErrUnsupported // legacy iptables: no nf_tables ruleset to digest
 	if d.iptBackend == "nf_tables" {
-		// The generation first: a change after it moves it, and the next
-		// run reads again; asked after the dump, a change in between would
-		// be kept under the new generation with the old rules.
-		gen, genErr = netsetup.NFTGeneration()
-		if tables, err := netsetup.NFTablesIPv4(); err == nil {
+		rs, rsErr = netsetup.NFTRuleset()
+		if rsErr != nil {
+			d.Log.Debug("reading the nf_tables ruleset; asking iptables-save", "err", rsErr)
+		} else {
 			none := true
 			for _, t := range d.rules().Tables() {
-				none = none && !tables[t]
+				none = none && !rs.Tables[t]
 			}
 			if none {
 				return netsetup.Saved{Tables: map[string]*netsetup.SavedTable{}}, nil
 			}
-		}
-		if genErr == nil {
-			if b, ok := d.seenRules(gen); ok {
+			if b, ok := d.recalled(rs.Digest); ok {
 				return netsetup.ParseSave(b)
 			}
 		}
@@ -645,8 +642,12 @@ func (d *network) save(ctx context.Context) (netsetup.Saved, error) {
 		return netsetup.Saved{}, err
 	}
 	saved, err := netsetup.ParseSave(b)
-	if err == nil && genErr == nil {
-		d.keepRules(gen, b)
+	// The dump is the digest's only if nothing committed between the two
+	// reads: the same generation after it says so.
+	if err == nil && rsErr == nil {
+		if g, gerr := netsetup.NFTGeneration(); gerr == nil && g == rs.Gen {
+			d.remember(rs.Digest, b)
+		}
 	}
 	return saved, err
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/labctl/labctl/internal/procs"
+	"github.com/labctl/labctl/statedir"
 )
 
 // Tool versions are asked once per binary: preflight runs on every
@@ -35,7 +36,7 @@ type toolEntry struct {
 // openToolCache opens the cache shared by every lab under the state root:
 // the tools are the machine's, not a lab's.
 func openToolCache(stateRoot string, readOnly bool) *toolCache {
-	c := &toolCache{path: filepath.Join(stateRoot, "tools.json"), Entries: map[string]toolEntry{}, readOnly: readOnly}
+	c := &toolCache{path: filepath.Join(stateRoot, statedir.ToolsFile), Entries: map[string]toolEntry{}, readOnly: readOnly}
 	if b, err := os.ReadFile(c.path); err == nil {
 		json.Unmarshal(b, c) // a damaged cache is only a cache: start over
 		if c.Entries == nil {

@@ -14,8 +14,17 @@ const (
 	SpecFile    = "spec.yaml"     // the spec of the last provision
 	DnsmasqDir  = "dnsmasq"       // the lab's dnsmasq: config, leases, log
 	// RulesSeenFile: dom0's last iptables-save and the nf_tables generation
-	// it was read at, so a converged run need not read it again (a cache).
+	// it was read at, kept by labctl before 2026-12-06 (now RulesMemoFile);
+	// still the lab's own, so it goes with the lab.
 	RulesSeenFile = "rules-seen.json"
+)
+
+// Files of the state root, shared by every lab on the machine.
+const (
+	ToolsFile = "tools.json" // tool versions by binary (provision/toolcache.go)
+	// RulesMemoFile: iptables-save outputs by ruleset digest, so a run
+	// need not read what it has read before (provision/rulesmemo.go).
+	RulesMemoFile = "rules-memo.json"
 )
 
 // Files of a guest's directory.

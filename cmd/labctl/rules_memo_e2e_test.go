@@ -12,11 +12,13 @@ import (
 	"github.com/labctl/labctl/internal/labtest"
 )
 
-// A converged provision reuses the rules the last run read instead of
-// running iptables-save again (rules-seen.json, kept with the nf_tables
-// generation it was read at), and a rule changed by hand moves the
-// generation: the next run reads the rules anew and sees the drift.
-func TestConvergedRunReusesRulesRead(t *testing.T) {
+// A run reuses what iptables-save printed for the same nf_tables ruleset
+// (rules-memo.json in the state root, keyed by the ruleset's digest)
+// instead of running it again: a converged provision, the verify after a
+// restore that rebuilt rules read before, a cold provision of a lab
+// provisioned before. A rule changed by hand is another digest: the next
+// run reads anew and sees the drift.
+func TestRunsReuseRulesRead(t *testing.T) {
 	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
@@ -60,8 +62,30 @@ func TestConvergedRunReusesRulesRead(t *testing.T) {
 	if runs() == first {
 		t.Fatal("status after a hand edit reused the rules read before it")
 	}
+	repairFrom := runs()
 	l.MustRun("provision", "--target", "sim")
+	// The repair reads the hand-edited rules (never read before: status
+	// writes nothing); its verify finds the rules the first provision made.
+	if n := runs() - repairFrom; n != 1 {
+		t.Fatalf("the repair ran iptables-save %d times, want 1 (its verify is the first run's rules)", n)
+	}
 	if out, _, code := l.Run("status", "--target", "sim"); code != 0 {
 		t.Fatalf("status after the repair: exit %d, want 0:\n%s", code, out)
+	}
+
+	// Down and up again: the cold provision makes the same rules, and
+	// neither reads them (no labctl table before; the digest after).
+	l.MustRun("teardown", "--target", "sim")
+	coldFrom := runs()
+	l.MustRun("provision", "--target", "sim")
+	if n := runs() - coldFrom; n != 0 {
+		t.Fatalf("a cold provision of rules made before ran iptables-save %d times, want 0", n)
+	}
+	st, err := os.Stat(filepath.Join(l.StateRoot, "rules-memo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("rules-memo.json is %v, want 0600: it names every lab's chains", st.Mode().Perm())
 	}
 }
