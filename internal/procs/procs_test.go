@@ -1,7 +1,9 @@
 package procs
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +51,33 @@ func TestAliveAndStop(t *testing.T) {
 	}
 	if err := Stop(ctx, pid, "sleep"); err != nil {
 		t.Fatalf("stopping a stopped process: %v", err)
+	}
+}
+
+// A process that ignores SIGTERM is waited for only as long as the
+// context lets Stop wait, and is left running then.
+func TestStopHonoursContext(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done", "stubborn")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// "ready" comes after the trap is set.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the shell said %q, %v", line, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := Stop(ctx, pid, "stubborn"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop of a process ignoring SIGTERM: %v, want the context's deadline", err)
+	}
+	if !Alive(pid, "stubborn") {
+		t.Fatal("the process is gone: SIGTERM was not ignored, the test proves nothing")
 	}
 }
 
