@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/vishvananda/netlink"
@@ -269,5 +272,115 @@ func TestDeleteTables(t *testing.T) {
 	}
 	if err := in(func() error { return NewSystem().DeleteTables(t.Context(), "nat") }); err != nil {
 		t.Fatalf("deleting a table already gone: %v", err)
+	}
+}
+
+// RemoveLinkDetached returns with the link out of the namespace, its port
+// released and its name free, whether its ip deletes it or (ip missing or
+// failing) it deletes the link itself; a missing link is success.
+func TestRemoveLinkDetached(t *testing.T) {
+	realIP, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("no ip")
+	}
+	counting, failing := t.TempDir(), t.TempDir()
+	ran := filepath.Join(counting, "ran")
+	shims := map[string]string{
+		counting: "#!/bin/sh\n: > " + ran + "\nexec " + realIP + " \"$@\"\n",
+		failing:  "#!/bin/sh\nexit 1\n",
+	}
+	for dir, script := range shims {
+		if err := os.WriteFile(filepath.Join(dir, "ip"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		path  string
+		ahead bool // a LinkDeleter started before
+	}{
+		{"ip deletes", counting, false},
+		{"ip started ahead deletes", counting, true},
+		{"no ip", t.TempDir(), false},
+		{"ip fails", failing, false},
+		{"ip started ahead fails", failing, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns, h := newNamedNS(t)
+			for _, l := range []netlink.Link{
+				&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br7"}},
+				&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "p0"}, PeerName: "p0p"},
+			} {
+				if err := h.LinkAdd(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := SetMaster(h, "p0", "br7"); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", tc.path)
+			os.Remove(ran)
+			err := inNamedNS(ns, func() error {
+				var del *LinkDeleter
+				if tc.ahead {
+					var err error
+					if del, err = StartLinkDeleter(); err != nil {
+						return err
+					}
+					defer del.Close()
+				}
+				return RemoveLinkDetached(h, "br7", 2*time.Second, del)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(ran); tc.path == counting && err != nil {
+				t.Fatalf("ip was never run: %v", err)
+			}
+			if _, err := h.LinkByName("br7"); !IsNotFound(err) {
+				t.Fatalf("br7 after RemoveLinkDetached: %v, want not found", err)
+			}
+			p, err := h.LinkByName("p0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Attrs().MasterIndex != 0 {
+				t.Fatalf("p0 still has master %d", p.Attrs().MasterIndex)
+			}
+			// The name is free at once.
+			if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br7"}}); err != nil {
+				t.Fatalf("a new br7 right after: %v", err)
+			}
+			if err := inNamedNS(ns, func() error { return RemoveLinkDetached(h, "nosuch", time.Second, nil) }); err != nil {
+				t.Fatalf("a missing link: %v", err)
+			}
+		})
+	}
+}
+
+// A deleter started and never used exits once closed, deleting nothing.
+func TestLinkDeleterUnused(t *testing.T) {
+	ns, h := newNamedNS(t)
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br8"}}); err != nil {
+		t.Fatal(err)
+	}
+	var del *LinkDeleter
+	if err := inNamedNS(ns, func() (err error) { del, err = StartLinkDeleter(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	del.Close()
+	select {
+	case err := <-del.exited:
+		if err != nil {
+			t.Fatalf("ip of an empty batch: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a closed, unused deleter's ip still runs")
+	}
+	if _, err := h.LinkByName("br8"); err != nil {
+		t.Fatalf("an unused deleter deleted something: %v", err)
+	}
+	if _, ok := del.delete("br8"); ok {
+		t.Fatal("a closed deleter took a delete")
 	}
 }

@@ -179,7 +179,7 @@ func (d *Dom0) Rollback(ctx context.Context, since time.Time, reason string) (in
 		if e.Time.Before(since) || e.Kind == KindNote {
 			continue
 		}
-		uerr := d.in(func() error { return undoer{d}.undo(ctx, e) })
+		uerr := d.in(func() error { return undoer{Dom0: d}.undo(ctx, e) })
 		if uerr == nil {
 			uerr = d.Journal.Forget(e)
 		}

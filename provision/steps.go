@@ -798,5 +798,10 @@ type (
 	netSteps   struct{ *network }
 	guestSteps struct{ *Dom0 }
 	xenBuild   struct{ *Dom0 }
-	undoer     struct{ *Dom0 }
+	undoer     struct {
+		*Dom0
+		// linkDel: an ip started ahead for the lane's link delete
+		// (undoLanes), nil otherwise.
+		linkDel *netsetup.LinkDeleter
+	}
 )

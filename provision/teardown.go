@@ -57,14 +57,14 @@ func (d *Dom0) Teardown(ctx context.Context, emit func(StepResult)) ([]StepResul
 	}
 	var err error
 	if first < 0 {
-		err = undoer{d}.undoLanes(ctx, entries, report)
+		err = undoer{Dom0: d}.undoLanes(ctx, entries, report)
 	} else {
-		err = undoer{d}.undoLanes(ctx, entries[last+1:], report)
+		err = undoer{Dom0: d}.undoLanes(ctx, entries[last+1:], report)
 		if err == nil {
-			err = undoer{d}.undoInOrder(ctx, entries[first:last+1], report)
+			err = undoer{Dom0: d}.undoInOrder(ctx, entries[first:last+1], report)
 		}
 		if err == nil {
-			err = undoer{d}.undoLanes(ctx, entries[:first], report)
+			err = undoer{Dom0: d}.undoLanes(ctx, entries[:first], report)
 		}
 	}
 	if err != nil {
@@ -92,7 +92,17 @@ func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, ti
 	}
 	var errs [2]error
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = d.undoInOrder(ctx, links, report) })
+	wg.Go(func() {
+		ld := d
+		if slices.ContainsFunc(links, func(e Entry) bool { return e.Kind == KindLinkCreated }) {
+			// The ip that deletes the bridge starts now, beside the
+			// lane's other undos (netsetup.LinkDeleter); without it, it
+			// starts when needed.
+			d.in(func() (err error) { ld.linkDel, err = netsetup.StartLinkDeleter(); return err })
+			defer ld.linkDel.Close()
+		}
+		errs[0] = ld.undoInOrder(ctx, links, report)
+	})
 	errs[1] = d.undoInOrder(ctx, rest, report)
 	wg.Wait()
 	return errors.Join(errs[:]...)
@@ -100,10 +110,16 @@ func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, ti
 
 // linkKind tells the journal kinds that change links, their addresses
 // and routes (all through the lab's one netlink handle) from the rest.
+// Sysctls go with them: writing net.ipv4.ip_forward takes RTNL, and when
+// it is held (the bridge's delete holds it for ~20 ms) the write restarts
+// the syscall until it gets it (devinet_sysctl_forward: rtnl_net_trylock,
+// else restart_syscall(); net/ipv4/devinet.c), a busy loop that took one
+// of two cores from the delete. In this lane it is done before the
+// bridge's delete starts (the bridge is the lane's oldest entry).
 func linkKind(kind string) bool {
 	switch kind {
 	case KindLinkCreated, KindLinkMaster, KindLinkUp, KindLinkMAC, KindRouteRemoved, KindRouteAdded,
-		KindPromisc, KindAddrRemoved, KindAddrAdded:
+		KindPromisc, KindAddrRemoved, KindAddrAdded, KindSysctl:
 		return true
 	}
 	return false
@@ -359,7 +375,9 @@ func (u firewallUndo) payload(skip map[string]bool) []byte {
 func (d undoer) undo(ctx context.Context, e Entry) error {
 	switch e.Kind {
 	case KindLinkCreated:
-		return netsetup.RemoveLink(d.NL, e.Link)
+		// Done once the link has left dom0, not when the kernel has freed
+		// it: a grace period later (netsetup.RemoveLinkDetached).
+		return netsetup.RemoveLinkDetached(d.NL, e.Link, 2*time.Second, d.linkDel)
 	case KindLinkMaster:
 		if _, err := d.NL.LinkByName(e.Link); netsetup.IsNotFound(err) {
 			return nil
