@@ -7,8 +7,17 @@
 #              credential). UP_RUNS runs (default 5), `labctl down` between.
 #   converged  `labctl provision --target sim` on a converged lab ("nothing
 #              changed"), RERUNS runs (default 30).
+#   side by side, PAIRS rounds (default 15), interleaved so that the
+#              machine's drift (the kernel freeing the last round's
+#              namespaces, other work) falls on all three alike:
+#              cold      `labctl provision --target sim` on a fresh dom0
+#              teardown  `labctl teardown --target sim` of that lab
+#              shell     scripts/testdata/baseline-provision.sh run in a
+#                        fresh dom0 (`ip netns exec <dom0> sh ...`), the
+#                        same commands by hand (BenchmarkProvisionShellBaseline)
 # Prints every run and the median of each. Issue 13's targets: up ≤ 1 s,
-# converged re-run ≤ 30 ms (median of 30).
+# converged re-run ≤ 30 ms (median of 30), cold ≤ 0.4× shell, teardown ≤
+# 1.0× cold.
 #   scripts/bench-cli.sh
 # Traffic stays inside the lab's namespaces. Needs root.
 set -euo pipefail
@@ -68,3 +77,49 @@ for ((i = 1; i <= reruns; i++)); do
 done
 echo "converged re-run: ${reruns_ms[*]} ms"
 echo "converged re-run: median $(printf '%s\n' "${reruns_ms[@]}" | median) ms of $reruns"
+
+# fresh: dom0 as `labctl sim up` makes it, nothing of the lab in it, and
+# the kernel done freeing the last round's namespaces.
+fresh() {
+	"$bin/labctl" down "${L[@]}" >/dev/null 2>&1
+	sleep 0.5
+	"$bin/labctl" sim up --lab "$lab" --state-dir "$state" >/dev/null 2>&1
+	sleep 0.3
+}
+# timed CMD...: runs CMD, prints its time in ms (one decimal), fails the
+# bench when it fails.
+timed() {
+	local start us
+	start=${EPOCHREALTIME/[.,]/}
+	if ! "$@" >"$bin/out" 2>&1; then
+		echo "FAILED: $*" >&2
+		cat "$bin/out" >&2
+		exit 1
+	fi
+	us=$((${EPOCHREALTIME/[.,]/} - start))
+	awk -v u="$us" 'BEGIN {printf "%.1f", u / 1000}'
+}
+pairs=${PAIRS:-15}
+colds=() teardowns=() shells=() cs=() tc=()
+base="$state/baseline"
+for ((i = 1; i <= pairs; i++)); do
+	fresh
+	c=$(timed "$bin/labctl" provision "${L[@]}")
+	sleep 0.1
+	t=$(timed "$bin/labctl" teardown "${L[@]}")
+	fresh
+	s=$(timed ip netns exec "$lab-dom0" sh scripts/testdata/baseline-provision.sh "$base")
+	# The script's dnsmasq is not labctl's: stop it before the next round.
+	kill "$(cat "$base/pid")" 2>/dev/null || true
+	colds+=("$c") teardowns+=("$t") shells+=("$s")
+	cs+=("$(awk -v a="$c" -v b="$s" 'BEGIN {printf "%.3f", a / b}')")
+	tc+=("$(awk -v a="$t" -v b="$c" 'BEGIN {printf "%.3f", a / b}')")
+	echo "round $i: cold $c ms, teardown $t ms, shell $s ms"
+done
+mc=$(printf '%s\n' "${colds[@]}" | median)
+mt=$(printf '%s\n' "${teardowns[@]}" | median)
+ms=$(printf '%s\n' "${shells[@]}" | median)
+# Two ratios each: of the medians, and the median of each round's ratio
+# (the round's runs are seconds apart, so the machine's drift cancels).
+echo "cold provision: median $mc ms of $pairs; shell script: median $ms ms; cold/shell $(awk -v a="$mc" -v b="$ms" 'BEGIN {printf "%.2f", a / b}')x, median of rounds $(printf '%s\n' "${cs[@]}" | median)x"
+echo "teardown: median $mt ms of $pairs; teardown/cold $(awk -v a="$mt" -v b="$mc" 'BEGIN {printf "%.2f", a / b}')x, median of rounds $(printf '%s\n' "${tc[@]}" | median)x"

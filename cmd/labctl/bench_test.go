@@ -47,86 +47,6 @@ func realLabctl(b *testing.B) string {
 	return builtExe
 }
 
-// baselineScript is the same cold provision as plain commands: what a
-// person (or the article's Vagrant recipe) would write. Its preflight is
-// labctl's (uplink present, subnet free, the tools' versions); nothing is
-// verified after it is done.
-const baselineScript = `set -e
-ip -o link show eth1 >/dev/null
-if ip -o -4 addr show | grep -v ' eth1 ' | grep -q ' inet 192\.168\.77\.'; then exit 1; fi
-dnsmasq --version | head -n 1
-iptables --version
-mac=$(ip -o link show eth1 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
-ip link add br0 type bridge
-ip link set br0 address "$mac"
-ip link set br0 up
-ip link set eth1 master br0
-ip addr add 192.168.77.2/24 dev br0
-ip addr del 192.168.77.2/24 dev eth1
-ip link set eth1 promisc on
-sysctl -qw net.ipv4.ip_forward=1
-iptables -t nat -N LABCTL-POST
-iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 224.0.0.0/24 -m comment --comment labctl:b -j RETURN
-iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 255.255.255.255/32 -m comment --comment labctl:b -j RETURN
-iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 ! -d 192.168.77.0/24 -m comment --comment labctl:b -j MASQUERADE
-iptables -t nat -I POSTROUTING 1 -m comment --comment labctl:b -j LABCTL-POST
-iptables -N LABCTL-FWD
-iptables -A LABCTL-FWD -i br0 -m comment --comment labctl:b -j ACCEPT
-iptables -A LABCTL-FWD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment labctl:b -j ACCEPT
-iptables -I FORWARD 1 -m comment --comment labctl:b -j LABCTL-FWD
-mkdir -p "$1"
-cat > "$1/dnsmasq.conf" <<EOC
-interface=br0
-except-interface=lo
-bind-dynamic
-no-resolv
-dhcp-range=192.168.77.3,192.168.77.200,255.255.255.0,3600
-dhcp-leasefile=$1/leases
-pid-file=$1/pid
-EOC
-dnsmasq --conf-file="$1/dnsmasq.conf"
-`
-
-// baselineFromHost is the same script written the way a host-side tool
-// reaches a namespace (as labctl provision --target sim does): ip -n for
-// links, ip netns exec for the rest.
-const baselineFromHost = `set -e
-n=$2
-ip -n "$n" -o link show eth1 >/dev/null
-if ip -n "$n" -o -4 addr show | grep -v ' eth1 ' | grep -q ' inet 192\.168\.77\.'; then exit 1; fi
-ip netns exec "$n" dnsmasq --version | head -n 1
-ip netns exec "$n" iptables --version
-mac=$(ip -n "$n" -o link show eth1 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
-ip -n "$n" link add br0 type bridge
-ip -n "$n" link set br0 address "$mac"
-ip -n "$n" link set br0 up
-ip -n "$n" link set eth1 master br0
-ip -n "$n" addr add 192.168.77.2/24 dev br0
-ip -n "$n" addr del 192.168.77.2/24 dev eth1
-ip -n "$n" link set eth1 promisc on
-ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
-ip netns exec "$n" iptables -t nat -N LABCTL-POST
-ip netns exec "$n" iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 224.0.0.0/24 -m comment --comment labctl:b -j RETURN
-ip netns exec "$n" iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 -d 255.255.255.255/32 -m comment --comment labctl:b -j RETURN
-ip netns exec "$n" iptables -t nat -A LABCTL-POST -s 192.168.77.0/24 ! -d 192.168.77.0/24 -m comment --comment labctl:b -j MASQUERADE
-ip netns exec "$n" iptables -t nat -I POSTROUTING 1 -m comment --comment labctl:b -j LABCTL-POST
-ip netns exec "$n" iptables -N LABCTL-FWD
-ip netns exec "$n" iptables -A LABCTL-FWD -i br0 -m comment --comment labctl:b -j ACCEPT
-ip netns exec "$n" iptables -A LABCTL-FWD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment labctl:b -j ACCEPT
-ip netns exec "$n" iptables -I FORWARD 1 -m comment --comment labctl:b -j LABCTL-FWD
-mkdir -p "$1"
-cat > "$1/dnsmasq.conf" <<EOC
-interface=br0
-except-interface=lo
-bind-dynamic
-no-resolv
-dhcp-range=192.168.77.3,192.168.77.200,255.255.255.0,3600
-dhcp-leasefile=$1/leases
-pid-file=$1/pid
-EOC
-ip netns exec "$n" dnsmasq --conf-file="$1/dnsmasq.conf"
-`
-
 // benchLab is a lab whose namespaces and state are re-created for every
 // iteration. The machine's tool-version cache (<state root>/tools.json)
 // stays, as it does for every provision but a machine's first; firstRun
@@ -172,7 +92,7 @@ func benchCold(b *testing.B, firstRun bool) {
 // BenchmarkProvisionShellBaseline times the same steps as a shell script
 // of ip/sysctl/iptables/dnsmasq commands, run in the fresh dom0.
 func BenchmarkProvisionShellBaseline(b *testing.B) {
-	benchScript(b, baselineScript, func(script, dir, dom0 string) []string {
+	benchScript(b, "baseline-provision.sh", func(script, dir, dom0 string) []string {
 		return []string{"ip", "netns", "exec", dom0, "sh", script, dir}
 	})
 }
@@ -180,17 +100,21 @@ func BenchmarkProvisionShellBaseline(b *testing.B) {
 // BenchmarkProvisionShellFromHost times the same commands issued from the
 // host into dom0's namespace, command by command.
 func BenchmarkProvisionShellFromHost(b *testing.B) {
-	benchScript(b, baselineFromHost, func(script, dir, dom0 string) []string {
+	benchScript(b, "baseline-provision-from-host.sh", func(script, dir, dom0 string) []string {
 		return []string{"sh", script, dir, dom0}
 	})
 }
 
-// benchScript times a baseline script on a fresh dom0 per iteration; argv
-// says how to run it.
-func benchScript(b *testing.B, text string, argv func(script, dir, dom0 string) []string) {
+// benchScript times a baseline script of scripts/testdata (shared with
+// scripts/bench-cli.sh) on a fresh dom0 per iteration; argv says how to
+// run it.
+func benchScript(b *testing.B, name string, argv func(script, dir, dom0 string) []string) {
 	l, fresh := benchLab(b, false)
-	script := filepath.Join(b.TempDir(), "baseline.sh")
-	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "testdata", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(script); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
