@@ -28,19 +28,30 @@ type Generation struct {
 // thread's network namespace, on this thread (raw syscalls: a netlink
 // library's goroutines could run in another namespace).
 func NFTGeneration() (Generation, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := nftSocket()
 	if err != nil {
-		return Generation{}, fmt.Errorf("nf_tables generation: netlink socket: %w", err)
-	}
-	defer unix.Close(fd)
-	// A 250 ms receive timeout: the kernel answers at once or not at all.
-	tv := unix.Timeval{Usec: 250_000}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return Generation{}, fmt.Errorf("nf_tables generation: %w", err)
 	}
+	defer unix.Close(fd)
 	// SO_NETNS_COOKIE needs Linux 5.14+; without it there is no safe key,
 	// and callers ask in full.
 	return generationOn(fd)
+}
+
+// nftSocket opens a NETLINK_NETFILTER socket in the calling thread's
+// namespace, with a 250 ms receive timeout: the kernel answers at once or
+// not at all.
+func nftSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return -1, fmt.Errorf("netlink socket: %w", err)
+	}
+	tv := unix.Timeval{Usec: 250_000}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("netlink socket: %w", err)
+	}
+	return fd, nil
 }
 
 // genRequest is NFT_MSG_GETGEN: a netlink header and an empty nfgenmsg

@@ -66,15 +66,11 @@ var ErrRulesetMoved = errors.New("the nf_tables ruleset changed while it was rea
 // generation is asked before and after the three dumps; a move between
 // them is ErrRulesetMoved.
 func NFTRuleset() (Ruleset, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := nftSocket()
 	if err != nil {
-		return Ruleset{}, fmt.Errorf("nf_tables ruleset: netlink socket: %w", err)
-	}
-	defer unix.Close(fd)
-	tv := unix.Timeval{Usec: 250_000}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return Ruleset{}, fmt.Errorf("nf_tables ruleset: %w", err)
 	}
+	defer unix.Close(fd)
 	before, err := generationOn(fd)
 	if err != nil {
 		return Ruleset{}, err
