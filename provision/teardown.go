@@ -114,8 +114,8 @@ func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, ti
 // it is held (the bridge's delete holds it for ~20 ms) the write restarts
 // the syscall until it gets it (devinet_sysctl_forward: rtnl_net_trylock,
 // else restart_syscall(); net/ipv4/devinet.c), a busy loop that took one
-// of two cores from the delete. In this lane it is done before the
-// bridge's delete starts (the bridge is the lane's oldest entry).
+// of two cores from the delete. In this lane it runs before the delete
+// is sent or after the bridge is gone, never through the whole delete.
 func linkKind(kind string) bool {
 	switch kind {
 	case KindLinkCreated, KindLinkMaster, KindLinkUp, KindLinkMAC, KindRouteRemoved, KindRouteAdded,
