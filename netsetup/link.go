@@ -196,6 +196,14 @@ func RemoveLink(h *netlink.Handle, name string) error {
 // same name is not mistaken for it. Without ip, when ip fails, or when the
 // link is still listed after wait, it deletes the link itself and waits
 // like RemoveLink. A link that does not exist is success.
+//
+// "Gone" is RTM_GETLINK's answer, which waits for RTNL: the kernel has
+// then run the whole unregister (notifiers, the link's own uninit, the
+// RTM_DELLINK notification) and only freeing is left. A bridge still
+// costs ~11–20 ms to get there: its uninit, br_multicast_dev_del(), ends
+// in an rcu_barrier() under RTNL (net/bridge/br_multicast.c); lookups
+// under RCU lose the link earlier, but the kernel is not done then, so
+// they are not asked.
 func RemoveLinkDetached(h *netlink.Handle, name string, wait time.Duration, del *LinkDeleter) error {
 	l, err := h.LinkByName(name)
 	if IsNotFound(err) {
