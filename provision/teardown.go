@@ -101,11 +101,40 @@ func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, ti
 			d.in(func() (err error) { ld.linkDel, err = netsetup.StartLinkDeleter(); return err })
 			defer ld.linkDel.Close()
 		}
-		errs[0] = ld.undoInOrder(ctx, links, report)
+		errs[0] = ld.undoInOrder(ctx, linkDeleteEarly(links), report)
 	})
 	errs[1] = d.undoInOrder(ctx, rest, report)
 	wg.Wait()
 	return errors.Join(errs[:]...)
+}
+
+// linkDeleteEarly reorders a link lane that made one link (the bridge)
+// so that its delete, the slowest undo, starts as early as it may: after
+// the undos newer than it that give addresses and routes back to other
+// links (so that some link owns them at every instant, as in provision),
+// before the other newer ones, which the delete makes moot (the bridge's
+// own address, state and MAC) or which concern other links only (a
+// port's master, which the delete releases anyway; promiscuous mode;
+// sysctls). Entries older than the bridge stay last. undoInOrder goes
+// from the end: the slice is the older entries, the rest, the delete,
+// then the restores, each part in journal order. Any other lane is as it
+// was.
+func linkDeleteEarly(links []Entry) []Entry {
+	made := func(e Entry) bool { return e.Kind == KindLinkCreated }
+	i := slices.IndexFunc(links, made)
+	if i < 0 || slices.ContainsFunc(links[i+1:], made) {
+		return links
+	}
+	var first, after []Entry
+	for _, e := range links[i+1:] {
+		switch e.Kind {
+		case KindAddrRemoved, KindRouteRemoved, KindRouteAdded:
+			first = append(first, e)
+		default:
+			after = append(after, e)
+		}
+	}
+	return slices.Concat(links[:i], after, links[i:i+1], first)
 }
 
 // linkKind tells the journal kinds that change links, their addresses
@@ -114,8 +143,8 @@ func (d undoer) undoLanes(ctx context.Context, es []Entry, report func(Entry, ti
 // it is held (the bridge's delete holds it for ~20 ms) the write restarts
 // the syscall until it gets it (devinet_sysctl_forward: rtnl_net_trylock,
 // else restart_syscall(); net/ipv4/devinet.c), a busy loop that took one
-// of two cores from the delete. In this lane it runs before the delete
-// is sent or after the bridge is gone, never through the whole delete.
+// of two cores from the delete. In this lane it runs after the bridge is
+// gone (linkDeleteEarly).
 func linkKind(kind string) bool {
 	switch kind {
 	case KindLinkCreated, KindLinkMaster, KindLinkUp, KindLinkMAC, KindRouteRemoved, KindRouteAdded,

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/labctl/labctl/netsetup"
@@ -100,6 +101,45 @@ func TestFirewallUndoEmpty(t *testing.T) {
 			}
 			if got := string(u.payload(map[string]bool{"nat": true})); got != "" {
 				t.Errorf("payload with nat skipped = %q, want nothing", got)
+			}
+		})
+	}
+}
+
+// The bridge's delete goes right after the addresses and routes come back
+// to the uplink; what it makes moot, or what concerns other links only,
+// follows it. undoInOrder runs the slice from its end.
+func TestLinkDeleteEarly(t *testing.T) {
+	br := Entry{Kind: KindLinkCreated, Link: "br0"}
+	mac := Entry{Kind: KindLinkMAC, Link: "br0", Prior: "02:00:00:00:00:01"}
+	up := Entry{Kind: KindLinkUp, Link: "br0"}
+	master := Entry{Kind: KindLinkMaster, Link: "eth1"}
+	addrBr := Entry{Kind: KindAddrAdded, Link: "br0", Addr: "192.168.77.2/24"}
+	addrUp := Entry{Kind: KindAddrRemoved, Link: "eth1", Addr: "192.168.77.2/24"}
+	routeBr := Entry{Kind: KindRouteAdded, Link: "br0", Spec: "default via 192.168.77.1"}
+	promisc := Entry{Kind: KindPromisc, Link: "eth1"}
+	fwd := Entry{Kind: KindSysctl, Key: "net.ipv4.ip_forward", Prior: "0"}
+	tests := []struct {
+		name      string
+		lane      []Entry
+		undoOrder []Entry // newest first, as undone
+	}{
+		{"provision's lane",
+			[]Entry{br, mac, up, master, addrBr, addrUp, routeBr, promisc, fwd},
+			[]Entry{routeBr, addrUp, br, fwd, promisc, addrBr, master, up, mac}},
+		{"forwarding recorded before the bridge",
+			[]Entry{fwd, br, master, addrBr, addrUp},
+			[]Entry{addrUp, br, addrBr, master, fwd}},
+		{"two links made", []Entry{br, master, {Kind: KindLinkCreated, Link: "vx0"}, addrUp},
+			[]Entry{addrUp, {Kind: KindLinkCreated, Link: "vx0"}, master, br}},
+		{"no bridge made", []Entry{master, promisc}, []Entry{promisc, master}},
+		{"the bridge alone", []Entry{br}, []Entry{br}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := reversed(linkDeleteEarly(tt.lane))
+			if !slices.Equal(got, tt.undoOrder) {
+				t.Fatalf("undo order:\n got %v\nwant %v", got, tt.undoOrder)
 			}
 		})
 	}
