@@ -14,14 +14,15 @@ import (
 // answers NFT_MSG_GETGEN with it (nf_tables_getgen → nf_tables_fill_gen_info:
 // NFTA_GEN_ID = htonl(base_seq), net/netfilter/nf_tables_api.c); nft's own
 // cache is kept valid the same way (libnftnl gen.c, nft's mnl_genid_get).
-// iptables-nft writes through the same transactions, so an unchanged
-// generation means an unchanged iptables-save. The generation restarts in
-// every new namespace, so it carries the namespace's cookie
-// (SO_NETNS_COOKIE: never reused within a boot, unlike the nsfs inode);
-// a caller that keeps it across runs keys it on the boot as well.
+// iptables-nft writes through the same transactions, so the same
+// generation before and after a read means nothing committed in between
+// (NFTRuleset's dumps, an iptables-save kept under their digest). The
+// generation restarts in every new namespace, so it carries the
+// namespace's cookie (SO_NETNS_COOKIE: never reused within a boot, unlike
+// the nsfs inode): two reads compare only within one namespace.
 type Generation struct {
-	Netns uint64 `json:"netns_cookie"`
-	ID    uint32 `json:"id"`
+	Netns uint64
+	ID    uint32
 }
 
 // NFTGeneration asks the kernel for the ruleset generation of the calling

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/labctl/labctl/internal/procs"
 	"github.com/labctl/labctl/statedir"
@@ -95,9 +96,7 @@ func (d *network) remember(digest string, dump []byte) {
 		}
 		kept = append(kept, e)
 	}
-	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
-		kept[i], kept[j] = kept[j], kept[i]
-	}
+	slices.Reverse(kept)
 	b, err := json.Marshal(rulesMemo{Tool: tool, Entries: kept})
 	if err != nil {
 		return

@@ -44,48 +44,6 @@ CGO_ENABLED=0 go build -o "$bin/labctl-guest" ./cmd/labctl-guest
 # the clock without a process of its own, which would count in a 20 ms figure.
 # median: the middle of the numbers on stdin (the lower middle for an even count).
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-
-ups=()
-for ((i = 1; i <= up_runs; i++)); do
-	"$bin/labctl" down "${L[@]}" >/dev/null 2>&1
-	# The kernel frees the last run's namespaces in a workqueue: let it
-	# finish, so the run times itself and not that cleanup.
-	sleep 0.5
-	start=${EPOCHREALTIME/[.,]/}
-	if ! "$bin/labctl" up "${L[@]}" >"$bin/out" 2>&1; then
-		echo "up run $i: FAILED" >&2
-		cat "$bin/out" >&2
-		exit 1
-	fi
-	ms=$(((${EPOCHREALTIME/[.,]/} - start) / 1000))
-	ups+=("$ms")
-	echo "up run $i: ${ms} ms"
-done
-echo "up: median $(printf '%s\n' "${ups[@]}" | median) ms of $up_runs (from nothing to checked, default iterations)"
-
-reruns_ms=()
-for ((i = 1; i <= reruns; i++)); do
-	start=${EPOCHREALTIME/[.,]/}
-	"$bin/labctl" provision "${L[@]}" >"$bin/out" 2>&1
-	us=$((${EPOCHREALTIME/[.,]/} - start))
-	grep -q 'nothing changed' "$bin/out" || {
-		echo "converged run $i changed something:" >&2
-		cat "$bin/out" >&2
-		exit 1
-	}
-	reruns_ms+=("$(awk -v u="$us" 'BEGIN {printf "%.1f", u / 1000}')")
-done
-echo "converged re-run: ${reruns_ms[*]} ms"
-echo "converged re-run: median $(printf '%s\n' "${reruns_ms[@]}" | median) ms of $reruns"
-
-# fresh: dom0 as `labctl sim up` makes it, nothing of the lab in it, and
-# the kernel done freeing the last round's namespaces.
-fresh() {
-	"$bin/labctl" down "${L[@]}" >/dev/null 2>&1
-	sleep 0.5
-	"$bin/labctl" sim up --lab "$lab" --state-dir "$state" >/dev/null 2>&1
-	sleep 0.3
-}
 # timed CMD...: runs CMD, prints its time in ms (one decimal), fails the
 # bench when it fails.
 timed() {
@@ -98,6 +56,42 @@ timed() {
 	fi
 	us=$((${EPOCHREALTIME/[.,]/} - start))
 	awk -v u="$us" 'BEGIN {printf "%.1f", u / 1000}'
+}
+# ratio A B: A / B to three decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+
+ups=()
+for ((i = 1; i <= up_runs; i++)); do
+	"$bin/labctl" down "${L[@]}" >/dev/null 2>&1
+	# The kernel frees the last run's namespaces in a workqueue: let it
+	# finish, so the run times itself and not that cleanup.
+	sleep 0.5
+	ms=$(timed "$bin/labctl" up "${L[@]}")
+	ups+=("$ms")
+	echo "up run $i: ${ms} ms"
+done
+echo "up: median $(printf '%s\n' "${ups[@]}" | median) ms of $up_runs (from nothing to checked, default iterations)"
+
+reruns_ms=()
+for ((i = 1; i <= reruns; i++)); do
+	ms=$(timed "$bin/labctl" provision "${L[@]}")
+	grep -q 'nothing changed' "$bin/out" || {
+		echo "converged run $i changed something:" >&2
+		cat "$bin/out" >&2
+		exit 1
+	}
+	reruns_ms+=("$ms")
+done
+echo "converged re-run: ${reruns_ms[*]} ms"
+echo "converged re-run: median $(printf '%s\n' "${reruns_ms[@]}" | median) ms of $reruns"
+
+# fresh: dom0 as `labctl sim up` makes it, nothing of the lab in it, and
+# the kernel done freeing the last round's namespaces.
+fresh() {
+	"$bin/labctl" down "${L[@]}" >/dev/null 2>&1
+	sleep 0.5
+	"$bin/labctl" sim up --lab "$lab" --state-dir "$state" >/dev/null 2>&1
+	sleep 0.3
 }
 pairs=${PAIRS:-15}
 colds=() teardowns=() shells=() cs=() tc=()
@@ -112,8 +106,7 @@ for ((i = 1; i <= pairs; i++)); do
 	# The script's dnsmasq is not labctl's: stop it before the next round.
 	kill "$(cat "$base/pid")" 2>/dev/null || true
 	colds+=("$c") teardowns+=("$t") shells+=("$s")
-	cs+=("$(awk -v a="$c" -v b="$s" 'BEGIN {printf "%.3f", a / b}')")
-	tc+=("$(awk -v a="$t" -v b="$c" 'BEGIN {printf "%.3f", a / b}')")
+	cs+=("$(ratio "$c" "$s")") tc+=("$(ratio "$t" "$c")")
 	echo "round $i: cold $c ms, teardown $t ms, shell $s ms"
 done
 mc=$(printf '%s\n' "${colds[@]}" | median)
@@ -121,5 +114,5 @@ mt=$(printf '%s\n' "${teardowns[@]}" | median)
 ms=$(printf '%s\n' "${shells[@]}" | median)
 # Two ratios each: of the medians, and the median of each round's ratio
 # (the round's runs are seconds apart, so the machine's drift cancels).
-echo "cold provision: median $mc ms of $pairs; shell script: median $ms ms; cold/shell $(awk -v a="$mc" -v b="$ms" 'BEGIN {printf "%.2f", a / b}')x, median of rounds $(printf '%s\n' "${cs[@]}" | median)x"
-echo "teardown: median $mt ms of $pairs; teardown/cold $(awk -v a="$mt" -v b="$mc" 'BEGIN {printf "%.2f", a / b}')x, median of rounds $(printf '%s\n' "${tc[@]}" | median)x"
+echo "cold provision: median $mc ms of $pairs; shell script: median $ms ms; cold/shell $(ratio "$mc" "$ms")x, median of rounds $(printf '%s\n' "${cs[@]}" | median)x"
+echo "teardown: median $mt ms of $pairs; teardown/cold $(ratio "$mt" "$mc")x, median of rounds $(printf '%s\n' "${tc[@]}" | median)x"
